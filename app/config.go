@@ -1,0 +1,182 @@
+// Package app wires Token Stats together: configuration, the data folder, the single-instance lock, the
+// store and listener, and the headless or desktop lifecycle around them.
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// DefaultListen is where the listener binds unless told otherwise.
+const DefaultListen = "127.0.0.1:8788"
+
+// Config is what the command line and the environment decide.
+type Config struct {
+	Listen   string
+	DataDir  string
+	TZ       string
+	Headless bool
+	Command  string   // "" (run), "version", "token", "help", …
+	Args     []string // what follows the command
+}
+
+// Location is the configured time zone, or the process's local zone.
+func (c Config) Location() (*time.Location, error) {
+	if c.TZ == "" {
+		return time.Local, nil
+	}
+	loc, err := time.LoadLocation(c.TZ)
+	if err != nil {
+		return nil, fmt.Errorf("time zone %q: %w", c.TZ, err)
+	}
+	return loc, nil
+}
+
+// DBPath is the SQLite file in the data folder.
+func (c Config) DBPath() string { return filepath.Join(c.DataDir, "tokenstats.db") }
+
+const usageText = `Usage: tokenstats [flags] [command]
+
+Token Stats records the token usage that local LLM API proxies report to it and shows it in a
+desktop window, a tray icon and a browser tab.
+
+Commands:
+  (none)    start the app (desktop window and tray; headless when no display is available)
+  token     print the API token proxies must send
+  version   print the version
+  help      print this help
+
+Flags (each also read from the environment variable shown):
+`
+
+// parseConfig reads flags and environment. It returns flag.ErrHelp for --help, after printing usage.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet("tokenstats", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	def := func(env, fallback string) string {
+		if v := getenv(env); v != "" {
+			return v
+		}
+		return fallback
+	}
+	fs.StringVar(&c.Listen, "listen", def("TOKENSTATS_LISTEN", DefaultListen),
+		"`address` of the local listener; port 0 picks a free port (TOKENSTATS_LISTEN)")
+	fs.StringVar(&c.DataDir, "data-dir", def("TOKENSTATS_DATA_DIR", ""),
+		"`folder` for the database and token (TOKENSTATS_DATA_DIR; default: the per-user data folder)")
+	fs.StringVar(&c.TZ, "tz", def("TOKENSTATS_TZ", ""),
+		"IANA time `zone` of hourly and daily buckets (TOKENSTATS_TZ; default: the local zone, TZ)")
+	headless, err := parseBoolEnv(getenv("TOKENSTATS_HEADLESS"))
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return c, err
+	}
+	fs.BoolVar(&c.Headless, "headless", headless, "run only the listener and the store, no window (TOKENSTATS_HEADLESS)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageText)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if rest := fs.Args(); len(rest) > 0 {
+		c.Command, c.Args = rest[0], rest[1:]
+	}
+	if c.DataDir == "" {
+		if c.DataDir, err = defaultDataDir(getenv); err != nil {
+			fmt.Fprintln(stderr, err)
+			return c, err
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		err = fmt.Errorf("--listen %q: want host:port, e.g. %s", c.Listen, DefaultListen)
+		fmt.Fprintln(stderr, err)
+		return c, err
+	}
+	if _, err := c.Location(); err != nil {
+		fmt.Fprintln(stderr, err)
+		return c, err
+	}
+	return c, nil
+}
+
+func parseBoolEnv(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "", "0", "false", "no":
+		return false, nil
+	case "1", "true", "yes":
+		return true, nil
+	}
+	return false, fmt.Errorf("TOKENSTATS_HEADLESS=%q: want 1 or 0", v)
+}
+
+// defaultDataDir is the per-user data folder of the OS.
+func defaultDataDir(getenv func(string) string) (string, error) {
+	switch runtime.GOOS {
+	case "windows":
+		if d := getenv("LOCALAPPDATA"); d != "" {
+			return filepath.Join(d, "Token Stats"), nil
+		}
+	case "darwin":
+		if h := getenv("HOME"); h != "" {
+			return filepath.Join(h, "Library", "Application Support", "Token Stats"), nil
+		}
+	default:
+		if d := getenv("XDG_DATA_HOME"); d != "" && filepath.IsAbs(d) {
+			return filepath.Join(d, "tokenstats"), nil
+		}
+		if h := getenv("HOME"); h != "" {
+			return filepath.Join(h, ".local", "share", "tokenstats"), nil
+		}
+	}
+	return "", errors.New("cannot find a per-user data folder (no HOME); set --data-dir or TOKENSTATS_DATA_DIR")
+}
+
+// hasDisplay tells whether a desktop window can be opened.
+func hasDisplay(getenv func(string) string) bool {
+	switch runtime.GOOS {
+	case "linux", "freebsd", "openbsd", "netbsd":
+		return getenv("DISPLAY") != "" || getenv("WAYLAND_DISPLAY") != ""
+	}
+	return true
+}
+
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// extraHosts lists the Host names to accept when the user binds a non-loopback address.
+func extraHosts(listen string) []string {
+	host, _, _ := net.SplitHostPort(listen)
+	if isLoopbackHost(host) {
+		return nil
+	}
+	hosts := []string{}
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return append(hosts, host)
+	}
+	// 0.0.0.0 or [::]: every address of this machine, and its name.
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				hosts = append(hosts, ipn.IP.String())
+			}
+		}
+	}
+	if h, err := os.Hostname(); err == nil {
+		hosts = append(hosts, h)
+	}
+	return hosts
+}

@@ -1,0 +1,124 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/tokenstats/tokenstats/localapi"
+	"github.com/tokenstats/tokenstats/stats"
+)
+
+// Core is what runs in both modes: the store, the API and its listener. The desktop adds windows and a
+// tray on top of it.
+type Core struct {
+	Config Config
+	Store  *stats.Store
+	API    *localapi.Server
+	// URL is the listener's base address, e.g. http://127.0.0.1:8788, with the real port.
+	URL string
+
+	lock     io.Closer
+	listener net.Listener
+	server   *http.Server
+	served   chan error
+	log      *slog.Logger
+}
+
+// startCore locks the data folder, opens the store and starts serving.
+func startCore(cfg Config, getenv func(string) string, log *slog.Logger) (*Core, error) {
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	c := &Core{Config: cfg, lock: lock, log: log, served: make(chan error, 1)}
+	fail := func(err error) (*Core, error) {
+		c.shutdown()
+		return nil, err
+	}
+	token, err := loadToken(cfg.DataDir, getenv)
+	if err != nil {
+		return fail(err)
+	}
+	loc, err := cfg.Location()
+	if err != nil {
+		return fail(err)
+	}
+	store, rec, err := stats.Open(cfg.DBPath(), stats.Options{Location: loc})
+	if err != nil {
+		return fail(fmt.Errorf("open database: %w", err))
+	}
+	c.Store = store
+	if rec.CorruptFile != "" {
+		log.Warn("the database file was corrupt; it was kept aside and a new one started",
+			"kept", rec.CorruptFile, "cause", rec.Cause)
+	}
+	host, _, _ := net.SplitHostPort(cfg.Listen)
+	if !isLoopbackHost(host) {
+		log.Warn("listening on a non-loopback address: other machines can reach the API (the token is still required)",
+			"listen", cfg.Listen)
+	}
+	c.API = localapi.New(localapi.Config{Store: store, Token: token, Version: Version(),
+		AllowedHosts: extraHosts(cfg.Listen), Logger: log})
+	c.listener, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fail(fmt.Errorf("listen on %s: %w", cfg.Listen, err))
+	}
+	c.URL = "http://" + c.listener.Addr().String()
+	c.server = &http.Server{
+		Handler:           c.API,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() { c.served <- c.server.Serve(c.listener) }()
+	return c, nil
+}
+
+// Close stops accepting, lets in-flight requests (and so their writes) finish, then closes the store.
+func (c *Core) Close() error {
+	return c.shutdown()
+}
+
+func (c *Core) shutdown() error {
+	var errs []error
+	if c.server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := c.server.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop listener: %w", err))
+		}
+		cancel()
+		if err := <-c.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+		c.server = nil
+	} else if c.listener != nil {
+		c.listener.Close()
+	}
+	if c.Store != nil {
+		if err := c.Store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close database: %w", err))
+		}
+		c.Store = nil
+	}
+	if c.lock != nil {
+		c.lock.Close()
+		c.lock = nil
+	}
+	return errors.Join(errs...)
+}
+
+// Served reports the listener's end: nil after Close, an error if it failed on its own.
+func (c *Core) Served() <-chan error { return c.served }
+
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+

@@ -1,0 +1,100 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X github.com/tokenstats/tokenstats/app.version=…".
+var version = "0.1.0"
+
+// Version is the program version, with the VCS revision when the build recorded one.
+func Version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 7 {
+				return version + "+" + s.Value[:7]
+			}
+		}
+	}
+	return version
+}
+
+// Main runs the program with args (without the program name) and returns the exit code.
+func Main(args []string) int {
+	return run(args, os.Getenv, os.Stdout, os.Stderr)
+}
+
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		return 2
+	}
+	switch cfg.Command {
+	case "":
+		return runApp(cfg, getenv, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "tokenstats", Version())
+		return 0
+	case "help":
+		fmt.Fprint(stdout, usageText)
+		fmt.Fprintln(stdout, "  run 'tokenstats --help' for the flags")
+		return 0
+	case "token":
+		t, err := loadToken(cfg.DataDir, getenv)
+		if err != nil {
+			fmt.Fprintln(stderr, "tokenstats:", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, t)
+		return 0
+	}
+	fmt.Fprintf(stderr, "tokenstats: unknown command %q (try 'tokenstats help')\n", cfg.Command)
+	return 2
+}
+
+func runApp(cfg Config, getenv func(string) string, stdout, stderr io.Writer) int {
+	if !cfg.Headless && !hasDisplay(getenv) {
+		fmt.Fprintln(stderr, "tokenstats: no display available (DISPLAY and WAYLAND_DISPLAY are unset); running headless")
+		cfg.Headless = true
+	}
+	if !cfg.Headless {
+		return runDesktop(cfg, getenv, stdout, stderr)
+	}
+	return runHeadless(cfg, getenv, stdout, stderr)
+}
+
+// runHeadless serves until SIGINT or SIGTERM.
+func runHeadless(cfg Config, getenv func(string) string, stdout, stderr io.Writer) int {
+	log := newLogger(stderr)
+	core, err := startCore(cfg, getenv, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "tokenstats:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "Token Stats %s listening on %s (data: %s)\n", Version(), core.URL, cfg.DataDir)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	code := 0
+	select {
+	case <-ctx.Done():
+	case err := <-core.Served():
+		fmt.Fprintln(stderr, "tokenstats: listener stopped:", err)
+		code = 1
+	}
+	if err := core.Close(); err != nil {
+		fmt.Fprintln(stderr, "tokenstats:", err)
+		code = 1
+	}
+	return code
+}

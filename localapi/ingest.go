@@ -1,0 +1,296 @@
+package localapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tokenstats/tokenstats/stats"
+)
+
+const (
+	// MaxBodyBytes bounds one POST /usage body.
+	MaxBodyBytes = 8 << 20
+	// MaxBatch is the most records one request may carry.
+	MaxBatch = 10000
+)
+
+// wireRecord is a record as JSON carries it. Numbers arrive raw so that fractions, signs, strings and
+// overflow are told apart and named, rather than silently rounded or zeroed.
+type wireRecord struct {
+	Account        *string         `json:"account_email"`
+	Model          *string         `json:"model"`
+	Input          json.RawMessage `json:"input_tokens"`
+	Output         json.RawMessage `json:"output_tokens"`
+	Cached         json.RawMessage `json:"cached_tokens"`
+	Reasoning      json.RawMessage `json:"reasoning_tokens"`
+	CacheCreation  json.RawMessage `json:"cache_creation_tokens"`
+	CredentialFile *string         `json:"credential_file"`
+	IsAntigravity  *bool           `json:"is_antigravity"`
+	Timestamp      json.RawMessage `json:"timestamp"`
+	RequestID      *string         `json:"request_id"`
+	Source         *string         `json:"source"`
+}
+
+// ingest is POST /usage: one record or an array of records, all stored or none.
+func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+			writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json, not "+strconv.Quote(ct))
+			return
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes; send smaller batches", MaxBodyBytes))
+			return
+		}
+		writeError(w, http.StatusBadRequest, "read body: "+err.Error())
+		return
+	}
+	now := s.cfg.Now()
+	recs, err := DecodeRecords(body, now)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	res, err := s.cfg.Store.Record(r.Context(), recs...)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return // the client left before its records were queued; nothing was stored
+		}
+		s.cfg.Logger.Error("store records", "err", err, "records", len(recs))
+		writeError(w, http.StatusServiceUnavailable, "storage unavailable, nothing was stored; retry later: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "accepted": res.Accepted, "duplicates": res.Duplicates})
+}
+
+// DecodeRecords parses and validates a POST /usage body: one JSON object or an array of up to MaxBatch.
+// Any error names the record's index (in an array) and the field; on error no record is returned.
+func DecodeRecords(body []byte, now time.Time) ([]stats.Record, error) {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		return nil, errors.New("empty body: send a JSON object or an array of objects")
+	}
+	if !utf8.Valid(body) {
+		return nil, errors.New("body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var recs []stats.Record
+	one := func(index int) error {
+		var wr wireRecord
+		if err := dec.Decode(&wr); err != nil {
+			return decodeError(index, err)
+		}
+		rec, err := wr.record(now)
+		if err != nil {
+			var fe *stats.FieldError
+			if errors.As(err, &fe) {
+				fe.Index = index
+			}
+			return err
+		}
+		recs = append(recs, rec)
+		return nil
+	}
+	switch trimmed[0] {
+	case '{':
+		if err := one(-1); err != nil {
+			return nil, err
+		}
+	case '[':
+		if _, err := dec.Token(); err != nil {
+			return nil, decodeError(-1, err)
+		}
+		for i := 0; dec.More(); i++ {
+			if i >= MaxBatch {
+				return nil, fmt.Errorf("a batch holds at most %d records; split it", MaxBatch)
+			}
+			if err := one(i); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := dec.Token(); err != nil {
+			return nil, decodeError(-1, err)
+		}
+		if len(recs) == 0 {
+			return nil, errors.New("empty array: send at least one record")
+		}
+	default:
+		return nil, errors.New("body must be a JSON object or an array of objects")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("unexpected data after the JSON value")
+	}
+	return recs, nil
+}
+
+func decodeError(index int, err error) error {
+	where := "body"
+	if index >= 0 {
+		where = fmt.Sprintf("record %d", index)
+	}
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		if te.Field != "" {
+			return fmt.Errorf("%s: %s: must be a %s, not a JSON %s", where, te.Field, jsonKind(te.Type.Kind().String()), te.Value)
+		}
+		return fmt.Errorf("%s: must be a JSON object, not a JSON %s", where, te.Value)
+	case errors.As(err, &se):
+		return fmt.Errorf("%s: malformed JSON at byte %d: %v", where, se.Offset, se)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return fmt.Errorf("%s: JSON ends too early (truncated?)", where)
+	}
+	return fmt.Errorf("%s: %v", where, err)
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "bool":
+		return "boolean"
+	case "ptr", "string":
+		return "string"
+	}
+	return goKind
+}
+
+func (wr *wireRecord) record(now time.Time) (stats.Record, error) {
+	rec := stats.Record{IsAntigravity: true}
+	str := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	rec.Account, rec.Model = str(wr.Account), str(wr.Model)
+	rec.CredentialFile, rec.RequestID, rec.Source = str(wr.CredentialFile), str(wr.RequestID), str(wr.Source)
+	if wr.IsAntigravity != nil {
+		rec.IsAntigravity = *wr.IsAntigravity
+	}
+	counts := []struct {
+		field    string
+		raw      json.RawMessage
+		dst      *int64
+		required bool
+	}{
+		{"input_tokens", wr.Input, &rec.InputTokens, true},
+		{"output_tokens", wr.Output, &rec.OutputTokens, true},
+		{"cached_tokens", wr.Cached, &rec.CachedTokens, false},
+		{"reasoning_tokens", wr.Reasoning, &rec.ReasoningTokens, false},
+		{"cache_creation_tokens", wr.CacheCreation, &rec.CacheCreationTokens, false},
+	}
+	for _, c := range counts {
+		v, present, err := parseCount(c.raw)
+		if err != nil {
+			return rec, &stats.FieldError{Index: -1, Field: c.field, Msg: err.Error()}
+		}
+		if !present && c.required {
+			return rec, &stats.FieldError{Index: -1, Field: c.field, Msg: "is required"}
+		}
+		*c.dst = v
+	}
+	ts, err := parseTimestamp(wr.Timestamp, now)
+	if err != nil {
+		return rec, &stats.FieldError{Index: -1, Field: "timestamp", Msg: err.Error()}
+	}
+	rec.Time = ts
+	if err := rec.Validate(now); err != nil {
+		return rec, err
+	}
+	return rec, nil
+}
+
+// parseCount reads a token count: a non-negative whole JSON number.
+func parseCount(raw json.RawMessage) (v int64, present bool, err error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, false, nil
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		return 0, true, errors.New("must be a number, not a string")
+	case c == '-':
+		if isDigits(raw[1:]) {
+			return 0, true, errors.New("must not be negative")
+		}
+		return 0, true, errors.New("must be a non-negative whole number")
+	case c < '0' || c > '9':
+		return 0, true, fmt.Errorf("must be a number, not %s", truncate(string(raw)))
+	}
+	if !isDigits(raw) {
+		return 0, true, errors.New("must be a whole number")
+	}
+	if len(raw) > 1 && raw[0] == '0' {
+		return 0, true, errors.New("must not have leading zeros")
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil || n > stats.MaxTokens {
+		return 0, true, fmt.Errorf("is too large (at most %d)", int64(stats.MaxTokens))
+	}
+	return n, true, nil
+}
+
+func isDigits(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func truncate(s string) string {
+	if len(s) > 20 {
+		return s[:20] + "…"
+	}
+	return s
+}
+
+// parseTimestamp reads unix seconds (a whole number) or an RFC 3339 string; absent means now.
+func parseTimestamp(raw json.RawMessage, now time.Time) (time.Time, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return now, nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return time.Time{}, errors.New("must be unix seconds or an RFC 3339 string")
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time such as 2026-01-22T16:04:05Z", truncate(s))
+		}
+		return t.Truncate(time.Second), nil
+	}
+	if raw[0] == '-' {
+		return time.Time{}, errors.New("must not be negative")
+	}
+	if !isDigits(raw) {
+		return time.Time{}, errors.New("must be whole unix seconds or an RFC 3339 string")
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil || n > 1<<38 {
+		return time.Time{}, errors.New("is too large for unix seconds")
+	}
+	if n > 100_000_000_000 {
+		return time.Time{}, errors.New("looks like milliseconds; send unix seconds")
+	}
+	return time.Unix(n, 0), nil
+}

@@ -1,0 +1,161 @@
+// Package localapi is Token Stats' HTTP listener: usage ingest from proxies (POST /usage), the /stats/*
+// JSON API, and the checks every request passes first (Host header and token).
+package localapi
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tokenstats/tokenstats/stats"
+)
+
+// Config is what a Server needs.
+type Config struct {
+	Store   *stats.Store
+	Token   string
+	Version string
+	// AllowedHosts are Host header names accepted besides loopback names and addresses: the address the
+	// user chose to listen on, when that is not loopback.
+	AllowedHosts []string
+	Logger       *slog.Logger
+	// Now is the clock; nil means time.Now. Tests set it to pin windows.
+	Now func() time.Time
+}
+
+// Server serves the local API. It is an http.Handler.
+type Server struct {
+	cfg   Config
+	mux   *http.ServeMux
+	mu    sync.RWMutex
+	token string
+}
+
+// New builds a Server.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), token: cfg.Token}
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	s.handle("/healthz", http.MethodGet, s.healthz)
+	s.handle("/usage", http.MethodPost, s.ingest)
+	s.handle("/stats/summary", http.MethodGet, s.summary)
+	s.handle("/stats/by-model", http.MethodGet, s.breakdown(stats.ByModel))
+	s.handle("/stats/by-account", http.MethodGet, s.breakdown(stats.ByAccount))
+	s.handle("/stats/trend/model", http.MethodGet, s.trend(stats.ByModel))
+	s.handle("/stats/trend/account", http.MethodGet, s.trend(stats.ByAccount))
+	s.handle("/stats/clear", http.MethodDelete, s.clear)
+	s.handle("/stats/db-info", http.MethodGet, s.dbInfo)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such route: "+r.URL.Path)
+	})
+}
+
+// handle registers a route for one method; other methods get a JSON 405 that names the allowed one.
+func (s *Server) handle(path, method string, h http.HandlerFunc) {
+	s.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
+			w.Header().Set("Allow", method)
+			writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+path+"; use "+method)
+			return
+		}
+		h(w, r)
+	})
+}
+
+// SetToken replaces the token, for "regenerate token"; requests with the old one are refused from now on.
+func (s *Server) SetToken(t string) {
+	s.mu.Lock()
+	s.token = t
+	s.mu.Unlock()
+}
+
+// Token is the token requests must carry.
+func (s *Server) Token() string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.token
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	if !s.hostAllowed(r.Host) {
+		writeError(w, http.StatusForbidden, "Host "+r.Host+" is not a loopback name or address")
+		return
+	}
+	if r.URL.Path != "/healthz" && !s.bearerOK(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tokenstats"`)
+		writeError(w, http.StatusUnauthorized, "missing or wrong token: send Authorization: Bearer <token> (tokenstats token prints it)")
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) bearerOK(r *http.Request) bool {
+	h := r.Header.Get("Authorization")
+	const prefix = "Bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return false
+	}
+	want := s.Token()
+	return want != "" && subtle.ConstantTimeCompare([]byte(h[len(prefix):]), []byte(want)) == 1
+}
+
+// hostAllowed defends against DNS rebinding: a page on evil.example that resolves to 127.0.0.1 still
+// sends "Host: evil.example", which is refused.
+func (s *Server) hostAllowed(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return true
+	}
+	for _, a := range s.cfg.AllowedHosts {
+		if strings.EqualFold(host, a) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "version": s.cfg.Version})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // API clients read JSON, not HTML; the browser tab inserts text, never markup
+	if err := enc.Encode(v); err != nil {
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"success":false,"error":"encode answer"}` + "\n")
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]any{"success": false, "error": msg})
+}

@@ -1,0 +1,183 @@
+package localapi
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tokenstats/tokenstats/stats"
+)
+
+// The JSON shapes below are the origin design's contract; fields after the first five are additions.
+
+type totalsJSON struct {
+	Input         int64 `json:"total_input_tokens"`
+	Output        int64 `json:"total_output_tokens"`
+	Total         int64 `json:"total_tokens"`
+	Cached        int64 `json:"total_cached_tokens"`
+	Reasoning     int64 `json:"total_reasoning_tokens"`
+	CacheCreation int64 `json:"total_cache_creation_tokens"`
+}
+
+func toTotalsJSON(t stats.Totals) totalsJSON {
+	return totalsJSON{Input: t.InputTokens, Output: t.OutputTokens, Total: t.TotalTokens(), Cached: t.CachedTokens,
+		Reasoning: t.ReasoningTokens, CacheCreation: t.CacheCreationTokens}
+}
+
+type summaryJSON struct {
+	totalsJSON
+	Requests int64 `json:"total_requests"`
+	Accounts int   `json:"unique_accounts"`
+	Models   int   `json:"unique_models"`
+}
+
+type modelRowJSON struct {
+	Model string `json:"model"`
+	totalsJSON
+	Requests int64 `json:"request_count"`
+}
+
+type accountRowJSON struct {
+	Account string `json:"account_email"`
+	totalsJSON
+	Requests int64 `json:"request_count"`
+}
+
+type periodJSON struct {
+	Period string           `json:"period"`
+	Data   map[string]int64 `json:"data"`
+}
+
+// parseHours reads the hours parameter: a whole number in 1…stats.MaxHours, 24 when absent.
+func parseHours(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("hours")
+	if v == "" {
+		return 24, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || !isDigits([]byte(v)) || n < 1 || n > stats.MaxHours {
+		return 0, fmt.Errorf("hours must be a whole number from 1 to %d, not %q", stats.MaxHours, truncate(v))
+	}
+	return n, nil
+}
+
+func (s *Server) window(w http.ResponseWriter, r *http.Request) (stats.Window, bool) {
+	h, err := parseHours(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return stats.Window{}, false
+	}
+	return stats.Window{End: s.cfg.Now(), Hours: h}, true
+}
+
+func (s *Server) queryFailed(w http.ResponseWriter, err error) {
+	s.cfg.Logger.Error("query", "err", err)
+	writeError(w, http.StatusInternalServerError, "query failed: "+err.Error())
+}
+
+func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
+	win, ok := s.window(w, r)
+	if !ok {
+		return
+	}
+	sum, err := s.cfg.Store.Summary(r.Context(), win)
+	if err != nil {
+		s.queryFailed(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "hours": win.Hours,
+		"data": summaryJSON{toTotalsJSON(sum.Totals), sum.Requests, sum.Accounts, sum.Models}})
+}
+
+func (s *Server) breakdown(d stats.Dimension) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		win, ok := s.window(w, r)
+		if !ok {
+			return
+		}
+		rows, err := s.cfg.Store.Breakdown(r.Context(), d, win)
+		if err != nil {
+			s.queryFailed(w, err)
+			return
+		}
+		out := make([]any, len(rows))
+		for i, row := range rows {
+			if d == stats.ByModel {
+				out[i] = modelRowJSON{row.Name, toTotalsJSON(row.Totals), row.Requests}
+			} else {
+				out[i] = accountRowJSON{row.Name, toTotalsJSON(row.Totals), row.Requests}
+			}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"success": true, "hours": win.Hours, "data": out})
+	}
+}
+
+func (s *Server) trend(d stats.Dimension) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		hours, err := parseHours(r)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		g, err := stats.ParseGranularity(r.URL.Query().Get("granularity"))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if g == stats.Hourly && hours > stats.MaxHourlyHours {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf(
+				"hourly trends cover at most %d hours (31 days); use granularity=daily for %d hours",
+				stats.MaxHourlyHours, hours))
+			return
+		}
+		tr, err := s.cfg.Store.Trend(r.Context(), d, g, s.cfg.Now(), hours)
+		if err != nil {
+			s.queryFailed(w, err)
+			return
+		}
+		out := make([]periodJSON, len(tr.Periods))
+		for i, p := range tr.Periods {
+			out[i] = periodJSON{p.Label, p.Values}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"success": true, "granularity": g.String(), "hours": hours,
+			"data": out})
+	}
+}
+
+func (s *Server) clear(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query().Get("before_hours")
+	var olderThan *time.Time
+	if v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || !isDigits([]byte(v)) || n > 1_000_000 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("before_hours must be a whole number from 0 to 1000000, not %q", truncate(v)))
+			return
+		}
+		t := s.cfg.Now().Add(-time.Duration(n) * time.Hour)
+		olderThan = &t
+	}
+	n, err := s.cfg.Store.Clear(r.Context(), olderThan)
+	if err != nil {
+		s.cfg.Logger.Error("clear", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "storage unavailable, nothing was removed: "+err.Error())
+		return
+	}
+	msg := fmt.Sprintf("removed all %d records", n)
+	if olderThan != nil {
+		msg = fmt.Sprintf("removed %d records older than %s hours", n, v)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "message": msg, "deleted": n})
+}
+
+func (s *Server) dbInfo(w http.ResponseWriter, r *http.Request) {
+	inf, err := s.cfg.Store.Info(r.Context())
+	if err != nil {
+		s.queryFailed(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "db_size_bytes": inf.SizeBytes,
+		"db_size_mb": math.Round(float64(inf.SizeBytes)/(1<<20)*100) / 100, "records": inf.Records,
+		"path": inf.Path})
+}

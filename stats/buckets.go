@@ -1,0 +1,93 @@
+package stats
+
+import "time"
+
+// Rollups are kept per local clock hour and per local day of the store's time zone. A bucket is keyed
+// by the unix second at which it starts. Buckets are contiguous spans of real time: a clock hour or day
+// that a DST change splits (or repeats) is several buckets, merged again by label when a trend is drawn.
+// Every zone's offset is a whole number of minutes, so a bucket never splits a second.
+
+type level int
+
+const (
+	levelHour level = 1
+	levelDay  level = 2
+)
+
+// span returns the bucket of level l that holds unix second ts: [start, end).
+func span(l level, ts int64, loc *time.Location) (start, end int64) {
+	t := time.Unix(ts, 0).In(loc)
+	var into, width int64
+	if l == levelHour {
+		into, width = int64(t.Minute()*60+t.Second()), 3600
+	} else {
+		into, width = int64(t.Hour()*3600+t.Minute()*60+t.Second()), 86400
+	}
+	start, end = ts-into, ts-into+width
+	zs, ze := t.ZoneBounds()
+	if !zs.IsZero() && zs.Unix() > start {
+		start = zs.Unix()
+	}
+	if !ze.IsZero() && ze.Unix() < end {
+		end = ze.Unix()
+	}
+	return start, end
+}
+
+// label is the period a bucket starting at ts belongs to.
+func label(l level, ts int64, loc *time.Location) string {
+	t := time.Unix(ts, 0).In(loc)
+	if l == levelHour {
+		return t.Format("2006-01-02 15:00")
+	}
+	return t.Format("2006-01-02")
+}
+
+// ceilBoundary is the first bucket start ≥ ts; floorBoundary the last bucket start ≤ ts.
+func ceilBoundary(l level, ts int64, loc *time.Location) int64 {
+	s, e := span(l, ts, loc)
+	if s == ts {
+		return ts
+	}
+	return e
+}
+
+func floorBoundary(l level, ts int64, loc *time.Location) int64 {
+	s, _ := span(l, ts, loc)
+	return s
+}
+
+// piece is a part of a window answered from one source: raw rows (level 0) or a rollup level.
+type piece struct {
+	lvl    level // 0 = raw rows
+	lo, hi int64 // [lo, hi) in unix seconds; for rollups, bucket starts in that range
+}
+
+// plan splits [lo, hi) into raw edges, hour buckets and (when coarsest is levelDay) day buckets, so that
+// long windows read few rows and the edges stay exact to the second. Empty pieces are left out.
+func plan(lo, hi int64, coarsest level, loc *time.Location) []piece {
+	var out []piece
+	add := func(l level, a, b int64) {
+		if a < b {
+			out = append(out, piece{l, a, b})
+		}
+	}
+	h1, h2 := ceilBoundary(levelHour, lo, loc), floorBoundary(levelHour, hi, loc)
+	if h1 >= h2 {
+		add(0, lo, hi)
+		return out
+	}
+	add(0, lo, h1)
+	add(0, h2, hi)
+	if coarsest == levelDay {
+		d1, d2 := ceilBoundary(levelDay, h1, loc), floorBoundary(levelDay, h2, loc)
+		if d1 < d2 {
+			add(levelHour, h1, d1)
+			add(levelHour, d2, h2)
+			add(levelDay, d1, d2)
+			return out
+		}
+	}
+	add(levelHour, h1, h2)
+	return out
+}

@@ -1,0 +1,118 @@
+// Package stats is the domain of Token Stats: usage records, their validation, the SQLite store and every
+// query the listener and the windows make. It knows nothing of HTTP or of the UI.
+package stats
+
+import (
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits on what a record may carry. They keep one bad proxy from filling the disk with a single request.
+const (
+	MaxAccountLen    = 320
+	MaxModelLen      = 256
+	MaxRequestIDLen  = 128
+	MaxCredentialLen = 1024
+	MaxSourceLen     = 128
+	// MaxFuture is how far ahead of the server clock a record's timestamp may be (clock skew between hosts).
+	MaxFuture = 10 * time.Minute
+	// MaxTokens bounds every token count: far beyond any real request, and sums of many stay inside int64.
+	MaxTokens = 1 << 40
+)
+
+// Record is the usage of one request, as a proxy reports it, after normalisation.
+type Record struct {
+	Time                time.Time
+	Account             string
+	Model               string
+	InputTokens         int64 // includes cached tokens
+	OutputTokens        int64 // includes reasoning tokens
+	CachedTokens        int64
+	ReasoningTokens     int64
+	CacheCreationTokens int64
+	CredentialFile      string
+	IsAntigravity       bool
+	RequestID           string // optional; a record whose id was stored before is a duplicate
+	Source              string // which proxy sent it
+}
+
+// TotalTokens is input plus output: the one definition of "total" everywhere.
+func (r Record) TotalTokens() int64 { return r.InputTokens + r.OutputTokens }
+
+// FieldError says which field of a record is wrong. Index is the record's place in its batch, or -1.
+type FieldError struct {
+	Index int
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string {
+	if e.Index >= 0 {
+		return fmt.Sprintf("record %d: %s: %s", e.Index, e.Field, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.Field, e.Msg)
+}
+
+// Validate checks a record against the limits; now is the server clock, for the future-timestamp rule.
+func (r Record) Validate(now time.Time) error {
+	strs := []struct {
+		field, val string
+		max        int
+		required   bool
+	}{
+		{"account_email", r.Account, MaxAccountLen, true},
+		{"model", r.Model, MaxModelLen, true},
+		{"request_id", r.RequestID, MaxRequestIDLen, false},
+		{"credential_file", r.CredentialFile, MaxCredentialLen, false},
+		{"source", r.Source, MaxSourceLen, false},
+	}
+	for _, s := range strs {
+		if msg := checkString(s.val, s.max, s.required); msg != "" {
+			return &FieldError{Index: -1, Field: s.field, Msg: msg}
+		}
+	}
+	nums := []struct {
+		field string
+		val   int64
+	}{
+		{"input_tokens", r.InputTokens}, {"output_tokens", r.OutputTokens}, {"cached_tokens", r.CachedTokens},
+		{"reasoning_tokens", r.ReasoningTokens}, {"cache_creation_tokens", r.CacheCreationTokens},
+	}
+	for _, n := range nums {
+		if n.val < 0 {
+			return &FieldError{Index: -1, Field: n.field, Msg: "must not be negative"}
+		}
+		if n.val > MaxTokens {
+			return &FieldError{Index: -1, Field: n.field, Msg: fmt.Sprintf("must be at most %d", int64(MaxTokens))}
+		}
+	}
+	if r.Time.IsZero() || r.Time.Unix() < 0 {
+		return &FieldError{Index: -1, Field: "timestamp", Msg: "must be a time after 1970-01-01"}
+	}
+	if r.Time.After(now.Add(MaxFuture)) {
+		return &FieldError{Index: -1, Field: "timestamp", Msg: "is more than 10 minutes in the future"}
+	}
+	return nil
+}
+
+func checkString(s string, max int, required bool) string {
+	if s == "" {
+		if required {
+			return "is required and must not be empty"
+		}
+		return ""
+	}
+	if len(s) > max {
+		return fmt.Sprintf("is %d bytes long; at most %d are allowed", len(s), max)
+	}
+	if !utf8.ValidString(s) {
+		return "is not valid UTF-8"
+	}
+	for _, c := range s {
+		if c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) {
+			return "must not contain control characters"
+		}
+	}
+	return ""
+}

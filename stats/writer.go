@@ -1,0 +1,530 @@
+package stats
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sync"
+	"time"
+)
+
+// seqBits is how many records one second can hold: a row id is (unix second << seqBits | sequence).
+const (
+	seqBits = 24
+	seqMask = 1<<seqBits - 1
+	// maxGroup bounds how many records one transaction takes, so one commit stays short.
+	maxGroup = 50000
+)
+
+const upsertRollupSQL = `INSERT INTO rollup(level, dim, bucket, key, requests, input, output, cached,
+	reasoning, cache_creation) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(level, dim, bucket, key) DO UPDATE SET
+	requests = requests + excluded.requests, input = input + excluded.input, output = output + excluded.output,
+	cached = cached + excluded.cached, reasoning = reasoning + excluded.reasoning,
+	cache_creation = cache_creation + excluded.cache_creation`
+
+// Result is what one Record call stored.
+type Result struct {
+	Accepted   int // records stored now
+	Duplicates int // records whose request id was stored before; not counted again
+}
+
+// ErrClosed is returned by writes after Close.
+var ErrClosed = errors.New("store is closed")
+
+type writeReq struct {
+	recs []Record
+	op   func(ctx context.Context, w *writer) (changed bool, err error) // a non-record write, run alone
+	res  Result
+	err  error
+	done chan struct{}
+}
+
+// writer owns the only write connection. One goroutine runs it, so its caches need no locks.
+type writer struct {
+	db   *sql.DB
+	conn *sql.Conn
+	loc  *time.Location
+	hub  *hub
+
+	mu     sync.RWMutex // guards closed against sends on reqs
+	closed bool
+	reqs   chan *writeReq
+	done   chan struct{}
+
+	ids     map[nameKey]int64
+	newIDs  []nameKey // names first stored in the open transaction, forgotten if it rolls back
+	seq     map[int64]int64
+	agg     aggregator
+	records int64 // change of the record count in the open transaction
+
+	insUsage, insSeen, upRollup, maxID *sql.Stmt
+}
+
+type nameKey struct {
+	kind int
+	name string
+}
+
+func newWriter(ctx context.Context, db *sql.DB, loc *time.Location, h *hub) (*writer, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("writer connection: %w", err)
+	}
+	w := &writer{
+		db: db, conn: conn, loc: loc, hub: h,
+		reqs: make(chan *writeReq, 1024), done: make(chan struct{}),
+		ids: map[nameKey]int64{}, seq: map[int64]int64{},
+	}
+	w.agg.reset(loc)
+	prep := []struct {
+		dst **sql.Stmt
+		q   string
+	}{
+		{&w.insUsage, `INSERT INTO usage(id, account, model, input, output, cached, reasoning, cache_creation,
+			flags, credential, source) VALUES (?,?,?,?,?,?,?,?,?,?,?)`},
+		{&w.insSeen, `INSERT OR IGNORE INTO request_ids(h) VALUES (?)`},
+		{&w.upRollup, upsertRollupSQL},
+		{&w.maxID, `SELECT coalesce(max(id), -1) FROM usage WHERE id >= ? AND id < ?`},
+	}
+	for _, p := range prep {
+		if *p.dst, err = conn.PrepareContext(ctx, p.q); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("prepare %q: %w", p.q[:30], err)
+		}
+	}
+	go w.run()
+	return w, nil
+}
+
+// submit hands a request to the writer and waits until it is committed or failed.
+func (w *writer) submit(ctx context.Context, r *writeReq) error {
+	r.done = make(chan struct{})
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case w.reqs <- r:
+	case <-ctx.Done():
+		w.mu.RUnlock()
+		return ctx.Err()
+	}
+	w.mu.RUnlock()
+	// Once queued the request is committed or failed whatever the caller does; wait for the answer so
+	// that an acknowledgement always means "committed".
+	<-r.done
+	return r.err
+}
+
+func (w *writer) close() error {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.reqs)
+	}
+	w.mu.Unlock()
+	<-w.done
+	for _, st := range []*sql.Stmt{w.insUsage, w.insSeen, w.upRollup, w.maxID} {
+		st.Close()
+	}
+	cerr := w.conn.Close()
+	// A clean close checkpoints the WAL into the main file, so the next start reads one file.
+	_, perr := w.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	return errors.Join(cerr, perr, w.db.Close())
+}
+
+func (w *writer) run() {
+	defer close(w.done)
+	for first := range w.reqs {
+		if first.op != nil {
+			w.runOp(first)
+			continue
+		}
+		group, n := []*writeReq{first}, len(first.recs)
+		var op *writeReq
+	drain:
+		for n < maxGroup {
+			select {
+			case r, ok := <-w.reqs:
+				if !ok {
+					break drain
+				}
+				if r.op != nil {
+					op = r
+					break drain
+				}
+				group = append(group, r)
+				n += len(r.recs)
+			default:
+				break drain
+			}
+		}
+		w.runRecords(group)
+		if op != nil {
+			w.runOp(op)
+		}
+	}
+}
+
+func (w *writer) runOp(r *writeReq) {
+	ctx := context.Background()
+	var changed bool
+	r.err = w.inTx(ctx, func() (err error) {
+		changed, err = r.op(ctx, w)
+		return err
+	})
+	if r.err == nil && changed {
+		w.hub.notify()
+	}
+	close(r.done)
+}
+
+// runRecords commits a group of requests in one transaction. If that fails, each request is tried on
+// its own, so one request's failure is never another's.
+func (w *writer) runRecords(group []*writeReq) {
+	ctx := context.Background()
+	err := w.inTx(ctx, func() error {
+		for _, r := range group {
+			res, err := w.insert(ctx, r.recs)
+			if err != nil {
+				return err
+			}
+			r.res = res
+		}
+		return nil
+	})
+	if err != nil && len(group) > 1 {
+		for _, r := range group {
+			r.err = w.inTx(ctx, func() (err error) {
+				r.res, err = w.insert(ctx, r.recs)
+				return err
+			})
+		}
+	} else {
+		for _, r := range group {
+			r.err = err
+		}
+	}
+	changed := false
+	for _, r := range group {
+		if r.err != nil {
+			r.res = Result{}
+		} else if r.res.Accepted > 0 {
+			changed = true
+		}
+		close(r.done)
+	}
+	if changed {
+		w.hub.notify()
+	}
+}
+
+// inTx runs fn in a transaction on the writer connection. On failure every cache the transaction
+// touched is put back, so the next transaction starts from what is really on disk.
+func (w *writer) inTx(ctx context.Context, fn func() error) error {
+	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	err := fn()
+	if err == nil {
+		err = w.flush(ctx)
+	}
+	if err == nil {
+		if _, err = w.conn.ExecContext(ctx, "COMMIT"); err != nil {
+			err = fmt.Errorf("commit: %w", err)
+		}
+	}
+	if err != nil {
+		if _, rerr := w.conn.ExecContext(ctx, "ROLLBACK"); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("rollback: %w", rerr))
+		}
+		for _, k := range w.newIDs {
+			delete(w.ids, k)
+		}
+		clear(w.seq)
+		w.agg.reset(w.loc)
+	}
+	w.newIDs = w.newIDs[:0]
+	w.records = 0
+	if len(w.seq) > 4096 {
+		clear(w.seq)
+	}
+	return err
+}
+
+func (w *writer) insert(ctx context.Context, recs []Record) (Result, error) {
+	var res Result
+	for i := range recs {
+		r := &recs[i]
+		if r.RequestID != "" {
+			sr, err := w.insSeen.ExecContext(ctx, hashID(r.RequestID))
+			if err != nil {
+				return res, fmt.Errorf("store request id: %w", err)
+			}
+			if n, _ := sr.RowsAffected(); n == 0 {
+				res.Duplicates++
+				continue
+			}
+		}
+		acc, err := w.nameID(ctx, kindAccount, r.Account)
+		if err != nil {
+			return res, err
+		}
+		model, err := w.nameID(ctx, kindModel, r.Model)
+		if err != nil {
+			return res, err
+		}
+		cred, err := w.optionalID(ctx, kindCredential, r.CredentialFile)
+		if err != nil {
+			return res, err
+		}
+		src, err := w.optionalID(ctx, kindSource, r.Source)
+		if err != nil {
+			return res, err
+		}
+		ts := r.Time.Unix()
+		id, err := w.nextID(ctx, ts)
+		if err != nil {
+			return res, err
+		}
+		flags := 0
+		if r.IsAntigravity {
+			flags = 1
+		}
+		if _, err := w.insUsage.ExecContext(ctx, id, acc, model, r.InputTokens, r.OutputTokens, r.CachedTokens,
+			r.ReasoningTokens, r.CacheCreationTokens, flags, cred, src); err != nil {
+			return res, fmt.Errorf("insert record: %w", err)
+		}
+		w.agg.add(ts, model, acc, recordTotals(r), levelHour, levelDay)
+		res.Accepted++
+	}
+	w.records += int64(res.Accepted)
+	return res, nil
+}
+
+func hashID(id string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return int64(h.Sum64())
+}
+
+func (w *writer) optionalID(ctx context.Context, kind int, name string) (any, error) {
+	if name == "" {
+		return nil, nil
+	}
+	return w.nameID(ctx, kind, name)
+}
+
+func (w *writer) nameID(ctx context.Context, kind int, name string) (int64, error) {
+	k := nameKey{kind, name}
+	if id, ok := w.ids[k]; ok {
+		return id, nil
+	}
+	var id int64
+	err := w.conn.QueryRowContext(ctx, `SELECT id FROM names WHERE kind = ? AND name = ?`, kind, name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		var res sql.Result
+		res, err = w.conn.ExecContext(ctx, `INSERT INTO names(kind, name) VALUES (?, ?)`, kind, name)
+		if err == nil {
+			id, err = res.LastInsertId()
+			w.newIDs = append(w.newIDs, k)
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store name: %w", err)
+	}
+	w.ids[k] = id
+	return id, nil
+}
+
+func (w *writer) nextID(ctx context.Context, ts int64) (int64, error) {
+	seq, ok := w.seq[ts]
+	if !ok {
+		var max int64
+		if err := w.maxID.QueryRowContext(ctx, ts<<seqBits, (ts+1)<<seqBits).Scan(&max); err != nil {
+			return 0, fmt.Errorf("find free id: %w", err)
+		}
+		seq = 0
+		if max >= 0 {
+			seq = max&seqMask + 1
+		}
+	}
+	if seq > seqMask {
+		return 0, fmt.Errorf("more than %d records in one second (%d)", seqMask+1, ts)
+	}
+	w.seq[ts] = seq + 1
+	return ts<<seqBits | seq, nil
+}
+
+// flush writes the rollup changes gathered in the open transaction, and the record count.
+func (w *writer) flush(ctx context.Context) error {
+	for k, t := range w.agg.m {
+		if _, err := w.upRollup.ExecContext(ctx, int(k.lvl), int(k.dim), k.bucket, k.key, t.Requests,
+			t.InputTokens, t.OutputTokens, t.CachedTokens, t.ReasoningTokens, t.CacheCreationTokens); err != nil {
+			return fmt.Errorf("update rollup: %w", err)
+		}
+	}
+	w.agg.reset(w.loc)
+	if w.records != 0 {
+		if _, err := w.conn.ExecContext(ctx, `UPDATE meta SET value = value + ? WHERE key = 'records'`,
+			w.records); err != nil {
+			return fmt.Errorf("update record count: %w", err)
+		}
+	}
+	return nil
+}
+
+// aggregator sums records into rollup buckets before they are written, remembering the last bucket of
+// each level because records of one batch mostly share it.
+type aggregator struct {
+	loc  *time.Location
+	m    map[aggKey]*Totals
+	last [3]struct{ start, end int64 }
+}
+
+type aggKey struct {
+	lvl    level
+	dim    Dimension
+	bucket int64
+	key    int64
+}
+
+func (a *aggregator) reset(loc *time.Location) {
+	a.loc = loc
+	if a.m == nil {
+		a.m = map[aggKey]*Totals{}
+	}
+	clear(a.m)
+	for i := range a.last {
+		a.last[i].start, a.last[i].end = 0, -1
+	}
+}
+
+func (a *aggregator) bucket(l level, ts int64) int64 {
+	c := &a.last[l]
+	if ts < c.start || ts >= c.end {
+		c.start, c.end = span(l, ts, a.loc)
+	}
+	return c.start
+}
+
+func (a *aggregator) add(ts, model, account int64, t Totals, levels ...level) {
+	for _, l := range levels {
+		b := a.bucket(l, ts)
+		for _, k := range [2]aggKey{{l, ByModel, b, model}, {l, ByAccount, b, account}} {
+			if cur := a.m[k]; cur != nil {
+				cur.Add(t)
+			} else {
+				tt := t
+				a.m[k] = &tt
+			}
+		}
+	}
+}
+
+// aggregateRaw adds the raw rows with timestamps in [lo, hi) to the given rollup levels.
+func (w *writer) aggregateRaw(ctx context.Context, lo, hi int64, levels ...level) error {
+	rows, err := w.conn.QueryContext(ctx, `SELECT id, account, model, input, output, cached, reasoning,
+		cache_creation FROM usage WHERE id >= ? AND id < ?`, lo<<seqBits, hi<<seqBits)
+	if err != nil {
+		return fmt.Errorf("read records: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, acc, model int64
+		t := Totals{Requests: 1}
+		if err := rows.Scan(&id, &acc, &model, &t.InputTokens, &t.OutputTokens, &t.CachedTokens,
+			&t.ReasoningTokens, &t.CacheCreationTokens); err != nil {
+			return fmt.Errorf("read records: %w", err)
+		}
+		w.agg.add(id>>seqBits, model, acc, t, levels...)
+		if len(w.agg.m) > 200000 {
+			// Keep memory flat when rebuilding years of data.
+			if err := w.flush(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return rows.Err()
+}
+
+// Record stores records, each committed before Record returns. Records must be valid (see Validate);
+// a record whose request id was stored before is counted in Duplicates and not stored again.
+func (s *Store) Record(ctx context.Context, recs ...Record) (Result, error) {
+	if len(recs) == 0 {
+		return Result{}, nil
+	}
+	r := &writeReq{recs: recs}
+	if err := s.w.submit(ctx, r); err != nil {
+		return Result{}, fmt.Errorf("store records: %w", err)
+	}
+	return r.res, nil
+}
+
+// Clear removes records. With olderThan nil it removes everything (and forgets request ids); otherwise
+// it removes exactly the records with timestamp ≤ *olderThan and keeps every view consistent.
+// It returns how many records were removed.
+func (s *Store) Clear(ctx context.Context, olderThan *time.Time) (int64, error) {
+	var removed int64
+	r := &writeReq{op: func(ctx context.Context, w *writer) (bool, error) {
+		var err error
+		if olderThan == nil {
+			removed, err = w.clearAll(ctx)
+		} else {
+			removed, err = w.clearBefore(ctx, olderThan.Unix()+1)
+		}
+		return removed > 0, err
+	}}
+	if err := s.w.submit(ctx, r); err != nil {
+		return 0, fmt.Errorf("clear records: %w", err)
+	}
+	return removed, nil
+}
+
+func (w *writer) clearAll(ctx context.Context) (int64, error) {
+	var n int64
+	if err := w.conn.QueryRowContext(ctx, `SELECT count(*) FROM usage`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count records: %w", err)
+	}
+	for _, q := range []string{`DELETE FROM usage`, `DELETE FROM rollup`, `DELETE FROM request_ids`,
+		`DELETE FROM names`, `UPDATE meta SET value = 0 WHERE key = 'records'`} {
+		if _, err := w.conn.ExecContext(ctx, q); err != nil {
+			return 0, fmt.Errorf("clear: %w", err)
+		}
+	}
+	// Ids are AUTOINCREMENT, never reused, so readers' caches of old names stay harmless.
+	clear(w.ids)
+	clear(w.seq)
+	return n, nil
+}
+
+// clearBefore removes records with timestamp < keep. Rollup buckets wholly before keep go; the bucket
+// that keep cuts is rebuilt from the raw rows that remain in it.
+func (w *writer) clearBefore(ctx context.Context, keep int64) (int64, error) {
+	res, err := w.conn.ExecContext(ctx, `DELETE FROM usage WHERE id < ?`, keep<<seqBits)
+	if err != nil {
+		return 0, fmt.Errorf("delete records: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	for _, l := range []level{levelHour, levelDay} {
+		start, end := span(l, keep, w.loc)
+		cut := keep
+		if start < keep {
+			cut = start + 1 // the cut bucket itself goes too, and is rebuilt below
+		}
+		if _, err := w.conn.ExecContext(ctx, `DELETE FROM rollup WHERE level = ? AND bucket < ?`, int(l), cut); err != nil {
+			return 0, fmt.Errorf("delete rollups: %w", err)
+		}
+		if start < keep {
+			if err := w.aggregateRaw(ctx, keep, end, l); err != nil {
+				return 0, err
+			}
+		}
+	}
+	w.records -= n
+	clear(w.seq)
+	return n, nil
+}
