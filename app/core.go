@@ -121,4 +121,3 @@ func (c *Core) Served() <-chan error { return c.served }
 func newLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
-
