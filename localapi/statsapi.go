@@ -69,7 +69,7 @@ func (s *Server) window(w http.ResponseWriter, r *http.Request) (stats.Window, b
 		writeError(w, http.StatusBadRequest, err.Error())
 		return stats.Window{}, false
 	}
-	return stats.Window{End: s.cfg.Now(), Hours: h}, true
+	return stats.LastHours(s.cfg.Now(), h), true
 }
 
 func (s *Server) queryFailed(w http.ResponseWriter, err error) {
@@ -87,7 +87,7 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 		s.queryFailed(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"success": true, "hours": win.Hours,
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "hours": win.Hours(),
 		"data": summaryJSON{toTotalsJSON(sum.Totals), sum.Requests, sum.Accounts, sum.Models}})
 }
 
@@ -110,7 +110,7 @@ func (s *Server) breakdown(d stats.Dimension) http.HandlerFunc {
 				out[i] = accountRowJSON{row.Name, toTotalsJSON(row.Totals), row.Requests}
 			}
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"success": true, "hours": win.Hours, "data": out})
+		writeJSON(w, http.StatusOK, map[string]any{"success": true, "hours": win.Hours(), "data": out})
 	}
 }
 

@@ -124,8 +124,8 @@ func (s *Store) visitRaw(ctx context.Context, p piece, dims []Dimension,
 }
 
 func checkWindow(w Window) error {
-	if w.Hours < 1 || w.Hours > MaxHours {
-		return fmt.Errorf("hours must be between 1 and %d, not %d", MaxHours, w.Hours)
+	if !w.From.Before(w.To) || w.To.Sub(w.From) > MaxHours*time.Hour {
+		return fmt.Errorf("a window must be from 1 second to %d hours long, not %s", MaxHours, w.To.Sub(w.From))
 	}
 	return nil
 }
@@ -195,7 +195,7 @@ func (s *Store) Trend(ctx context.Context, d Dimension, g Granularity, end time.
 	if err := checkWindow(w); err != nil {
 		return Trend{}, err
 	}
-	if g == Hourly && w.Hours > MaxHourlyHours {
+	if g == Hourly && w.Hours() > MaxHourlyHours {
 		return Trend{}, fmt.Errorf("hourly trends cover at most %d hours; ask for daily", MaxHourlyHours)
 	}
 	lvl, coarsest := levelHour, levelHour

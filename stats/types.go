@@ -99,16 +99,22 @@ type Trend struct {
 	Periods     []Period
 }
 
-// Window is the span of records a query covers: End−Hours < timestamp ≤ End, exact to the second.
+// Window is the span of records a query covers: From < timestamp ≤ To, exact to the second.
 type Window struct {
-	End   time.Time
-	Hours int
+	From, To time.Time
 }
+
+// LastHours is the window of the hours before end: end−hours < timestamp ≤ end.
+func LastHours(end time.Time, hours int) Window {
+	return Window{From: end.Add(-time.Duration(hours) * time.Hour), To: end}
+}
+
+// Hours is the window's length in whole hours, rounded down.
+func (w Window) Hours() int { return int(w.To.Sub(w.From) / time.Hour) }
 
 // bounds gives the window as a half-open range of unix seconds [lo, hi).
 func (w Window) bounds() (lo, hi int64) {
-	end := w.End.Unix()
-	return end - int64(w.Hours)*3600 + 1, end + 1
+	return w.From.Unix() + 1, w.To.Unix() + 1
 }
 
 // TrendWindow is the window a trend of granularity g answers for "hours": hourly trends cover the hours
@@ -119,7 +125,7 @@ func TrendWindow(g Granularity, end time.Time, hours int) Window {
 		if days < 1 {
 			days = 1
 		}
-		return Window{End: end, Hours: days * 24}
+		return LastHours(end, days*24)
 	}
-	return Window{End: end, Hours: hours}
+	return LastHours(end, hours)
 }
