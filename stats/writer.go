@@ -5,7 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"hash/fnv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -59,7 +59,60 @@ type writer struct {
 	agg     aggregator
 	records int64 // change of the record count in the open transaction
 
-	insUsage, insSeen, upRollup, maxID *sql.Stmt
+	// top is an upper bound of the largest row id in usage (-1: none): a second above it holds no row
+	// yet, so its sequence starts at 0 without asking SQLite. Live records always arrive there.
+	top int64
+	// Rows wait in rows (usageCols values each) until a multi-row INSERT takes chunk of them: one
+	// statement per chunk costs far less than one per row.
+	rows   []any
+	nrows  int
+	txSeen map[int64]struct{} // request id hashes stored in the open transaction
+	hbuf   []any
+	hidx   []int
+
+	insUsage, insSeen multiStmt
+	upRollup, maxID   *sql.Stmt
+}
+
+// chunk is how many rows one multi-row statement carries.
+const chunk = 64
+
+const usageCols = 11
+
+// multiStmt prepares, once per row count, a statement whose VALUES or IN list repeats one group.
+type multiStmt struct {
+	head, group, sep, tail string
+	stmts                  map[int]*sql.Stmt
+}
+
+func (m *multiStmt) get(ctx context.Context, conn *sql.Conn, n int) (*sql.Stmt, error) {
+	if st := m.stmts[n]; st != nil {
+		return st, nil
+	}
+	var b strings.Builder
+	b.WriteString(m.head)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(m.sep)
+		}
+		b.WriteString(m.group)
+	}
+	b.WriteString(m.tail)
+	st, err := conn.PrepareContext(ctx, b.String())
+	if err != nil {
+		return nil, fmt.Errorf("prepare %.30q: %w", m.head, err)
+	}
+	if m.stmts == nil {
+		m.stmts = map[int]*sql.Stmt{}
+	}
+	m.stmts[n] = st
+	return st, nil
+}
+
+func (m *multiStmt) close() {
+	for _, st := range m.stmts {
+		st.Close()
+	}
 }
 
 type nameKey struct {
@@ -75,16 +128,21 @@ func newWriter(ctx context.Context, db *sql.DB, loc *time.Location, h *hub) (*wr
 	w := &writer{
 		db: db, conn: conn, loc: loc, hub: h,
 		reqs: make(chan *writeReq, 1024), done: make(chan struct{}),
-		ids: map[nameKey]int64{}, seq: map[int64]int64{},
+		ids: map[nameKey]int64{}, seq: map[int64]int64{}, txSeen: map[int64]struct{}{},
+		insUsage: multiStmt{head: `INSERT INTO usage(id, account, model, input, output, cached, reasoning,
+			cache_creation, flags, credential, source) VALUES `, group: "(?,?,?,?,?,?,?,?,?,?,?)", sep: ","},
+		insSeen: multiStmt{head: `INSERT OR IGNORE INTO request_ids(h) VALUES `, group: "(?)", sep: ",",
+			tail: " RETURNING h"},
 	}
 	w.agg.reset(loc)
+	if err := w.readTop(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
 	prep := []struct {
 		dst **sql.Stmt
 		q   string
 	}{
-		{&w.insUsage, `INSERT INTO usage(id, account, model, input, output, cached, reasoning, cache_creation,
-			flags, credential, source) VALUES (?,?,?,?,?,?,?,?,?,?,?)`},
-		{&w.insSeen, `INSERT OR IGNORE INTO request_ids(h) VALUES (?)`},
 		{&w.upRollup, upsertRollupSQL},
 		{&w.maxID, `SELECT coalesce(max(id), -1) FROM usage WHERE id >= ? AND id < ?`},
 	}
@@ -127,8 +185,11 @@ func (w *writer) close() error {
 	}
 	w.mu.Unlock()
 	<-w.done
-	for _, st := range []*sql.Stmt{w.insUsage, w.insSeen, w.upRollup, w.maxID} {
+	for _, st := range []*sql.Stmt{w.upRollup, w.maxID} {
 		st.Close()
+	}
+	for _, m := range []*multiStmt{&w.insUsage, &w.insSeen} {
+		m.close()
 	}
 	cerr := w.conn.Close()
 	// A clean close checkpoints the WAL into the main file, so the next start reads one file.
@@ -246,9 +307,13 @@ func (w *writer) inTx(ctx context.Context, fn func() error) error {
 		}
 		clear(w.seq)
 		w.agg.reset(w.loc)
+		// Rolled-back rows leave top too high, which is safe (it only costs a query).
 	}
 	w.newIDs = w.newIDs[:0]
 	w.records = 0
+	clear(w.rows)
+	w.rows, w.nrows = w.rows[:0], 0
+	clear(w.txSeen)
 	if len(w.seq) > 4096 {
 		clear(w.seq)
 	}
@@ -257,58 +322,154 @@ func (w *writer) inTx(ctx context.Context, fn func() error) error {
 
 func (w *writer) insert(ctx context.Context, recs []Record) (Result, error) {
 	var res Result
-	for i := range recs {
-		r := &recs[i]
-		if r.RequestID != "" {
-			sr, err := w.insSeen.ExecContext(ctx, hashID(r.RequestID))
-			if err != nil {
-				return res, fmt.Errorf("store request id: %w", err)
-			}
-			if n, _ := sr.RowsAffected(); n == 0 {
+	for lo := 0; lo < len(recs); lo += chunk {
+		part := recs[lo:min(lo+chunk, len(recs))]
+		dups, err := w.seen(ctx, part)
+		if err != nil {
+			return res, err
+		}
+		for i := range part {
+			if dups&(1<<i) != 0 {
 				res.Duplicates++
 				continue
 			}
+			r := &part[i]
+			acc, err := w.nameID(ctx, kindAccount, r.Account)
+			if err != nil {
+				return res, err
+			}
+			model, err := w.nameID(ctx, kindModel, r.Model)
+			if err != nil {
+				return res, err
+			}
+			cred, err := w.optionalID(ctx, kindCredential, r.CredentialFile)
+			if err != nil {
+				return res, err
+			}
+			src, err := w.optionalID(ctx, kindSource, r.Source)
+			if err != nil {
+				return res, err
+			}
+			ts := r.Time.Unix()
+			id, err := w.nextID(ctx, ts)
+			if err != nil {
+				return res, err
+			}
+			flags := 0
+			if r.IsAntigravity {
+				flags = 1
+			}
+			w.rows = append(w.rows, id, acc, model, r.InputTokens, r.OutputTokens, r.CachedTokens,
+				r.ReasoningTokens, r.CacheCreationTokens, flags, cred, src)
+			if w.nrows++; w.nrows == chunk {
+				if err := w.flushRows(ctx); err != nil {
+					return res, err
+				}
+			}
+			w.agg.add(ts, model, acc, recordTotals(r), levelHour, levelDay)
+			res.Accepted++
 		}
-		acc, err := w.nameID(ctx, kindAccount, r.Account)
-		if err != nil {
-			return res, err
-		}
-		model, err := w.nameID(ctx, kindModel, r.Model)
-		if err != nil {
-			return res, err
-		}
-		cred, err := w.optionalID(ctx, kindCredential, r.CredentialFile)
-		if err != nil {
-			return res, err
-		}
-		src, err := w.optionalID(ctx, kindSource, r.Source)
-		if err != nil {
-			return res, err
-		}
-		ts := r.Time.Unix()
-		id, err := w.nextID(ctx, ts)
-		if err != nil {
-			return res, err
-		}
-		flags := 0
-		if r.IsAntigravity {
-			flags = 1
-		}
-		if _, err := w.insUsage.ExecContext(ctx, id, acc, model, r.InputTokens, r.OutputTokens, r.CachedTokens,
-			r.ReasoningTokens, r.CacheCreationTokens, flags, cred, src); err != nil {
-			return res, fmt.Errorf("insert record: %w", err)
-		}
-		w.agg.add(ts, model, acc, recordTotals(r), levelHour, levelDay)
-		res.Accepted++
 	}
 	w.records += int64(res.Accepted)
 	return res, nil
 }
 
+// flushRows inserts the rows waiting in w.rows.
+func (w *writer) flushRows(ctx context.Context) error {
+	if w.nrows == 0 {
+		return nil
+	}
+	st, err := w.insUsage.get(ctx, w.conn, w.nrows)
+	if err == nil {
+		_, err = st.ExecContext(ctx, w.rows...)
+	}
+	if err != nil {
+		return fmt.Errorf("insert records: %w", err)
+	}
+	clear(w.rows)
+	w.rows, w.nrows = w.rows[:0], 0
+	return nil
+}
+
+// seen stores the request ids of up to chunk records and returns a bit mask of the records whose id
+// was stored before (in an earlier transaction, this one, or earlier in part): the duplicates.
+func (w *writer) seen(ctx context.Context, part []Record) (uint64, error) {
+	var dups uint64
+	w.hbuf, w.hidx = w.hbuf[:0], w.hidx[:0]
+	for i := range part {
+		if part[i].RequestID == "" {
+			continue
+		}
+		h := hashID(part[i].RequestID)
+		if _, ok := w.txSeen[h]; ok {
+			dups |= 1 << i
+			continue
+		}
+		w.txSeen[h] = struct{}{}
+		w.hbuf = append(w.hbuf, h)
+		w.hidx = append(w.hidx, i)
+	}
+	if len(w.hbuf) == 0 {
+		return dups, nil
+	}
+	// INSERT OR IGNORE … RETURNING answers only the rows it inserted: the ids not seen before.
+	st, err := w.insSeen.get(ctx, w.conn, len(w.hbuf))
+	if err != nil {
+		return 0, err
+	}
+	rows, err := st.QueryContext(ctx, w.hbuf...)
+	if err != nil {
+		return 0, fmt.Errorf("store request ids: %w", err)
+	}
+	fresh := 0
+	var isNew map[int64]bool
+	for rows.Next() {
+		var h int64
+		if err := rows.Scan(&h); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("store request ids: %w", err)
+		}
+		fresh++
+		if isNew == nil && fresh < len(w.hbuf) {
+			isNew = map[int64]bool{}
+		}
+		if isNew != nil {
+			isNew[h] = true
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("store request ids: %w", err)
+	}
+	if fresh < len(w.hbuf) {
+		if isNew == nil {
+			isNew = map[int64]bool{}
+		}
+		for j, v := range w.hbuf {
+			if !isNew[v.(int64)] {
+				dups |= 1 << w.hidx[j]
+			}
+		}
+	}
+	return dups, nil
+}
+
+// hashID is the 64-bit FNV-1a hash of a request id (written out to avoid an allocation per record).
 func hashID(id string) int64 {
-	h := fnv.New64a()
-	h.Write([]byte(id))
-	return int64(h.Sum64())
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= 1099511628211
+	}
+	return int64(h)
+}
+
+// readTop sets top from the table.
+func (w *writer) readTop(ctx context.Context) error {
+	if err := w.conn.QueryRowContext(ctx, `SELECT coalesce(max(id), -1) FROM usage`).Scan(&w.top); err != nil {
+		return fmt.Errorf("find last record: %w", err)
+	}
+	return nil
 }
 
 func (w *writer) optionalID(ctx context.Context, kind int, name string) (any, error) {
@@ -342,6 +503,9 @@ func (w *writer) nameID(ctx context.Context, kind int, name string) (int64, erro
 
 func (w *writer) nextID(ctx context.Context, ts int64) (int64, error) {
 	seq, ok := w.seq[ts]
+	if !ok && ts<<seqBits > w.top {
+		seq, ok = 0, true
+	}
 	if !ok {
 		var max int64
 		if err := w.maxID.QueryRowContext(ctx, ts<<seqBits, (ts+1)<<seqBits).Scan(&max); err != nil {
@@ -356,11 +520,16 @@ func (w *writer) nextID(ctx context.Context, ts int64) (int64, error) {
 		return 0, fmt.Errorf("more than %d records in one second (%d)", seqMask+1, ts)
 	}
 	w.seq[ts] = seq + 1
-	return ts<<seqBits | seq, nil
+	id := ts<<seqBits | seq
+	w.top = max(w.top, id)
+	return id, nil
 }
 
 // flush writes the rollup changes gathered in the open transaction, and the record count.
 func (w *writer) flush(ctx context.Context) error {
+	if err := w.flushRows(ctx); err != nil {
+		return err
+	}
 	for k, t := range w.agg.m {
 		if _, err := w.upRollup.ExecContext(ctx, int(k.lvl), int(k.dim), k.bucket, k.key, t.Requests,
 			t.InputTokens, t.OutputTokens, t.CachedTokens, t.ReasoningTokens, t.CacheCreationTokens); err != nil {

@@ -1,0 +1,319 @@
+package stats_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokenstats/tokenstats/localapi/loadgen/dataset"
+	"github.com/tokenstats/tokenstats/stats"
+)
+
+// Benchmarks of the store. The query benchmarks run on generated data sets of 1M and 10M records over
+// 365 days (50 accounts, 30 models), cached in $TOKENSTATS_BENCH_DIR (default: a folder in the OS temp
+// dir) so reruns skip the generation. TOKENSTATS_BENCH_SIZES (default "1000000,10000000") picks sizes.
+
+func benchDir() string {
+	if d := os.Getenv("TOKENSTATS_BENCH_DIR"); d != "" {
+		return d
+	}
+	return filepath.Join(os.TempDir(), "tokenstats-bench")
+}
+
+func benchSizes() []int {
+	v := os.Getenv("TOKENSTATS_BENCH_SIZES")
+	if v == "" {
+		v = "1000000,10000000"
+	}
+	var out []int
+	for _, f := range splitComma(v) {
+		if n, err := strconv.Atoi(f); err == nil && n > 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func splitComma(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ',' {
+			if i > start {
+				out = append(out, s[start:i])
+			}
+			start = i + 1
+		}
+	}
+	return out
+}
+
+// BenchmarkRecord measures Store.Record with batches of various sizes (records/s is the figure).
+func BenchmarkRecord(b *testing.B) {
+	for _, batch := range []int{1, 100, 1000, 10000} {
+		for _, withID := range []bool{false, true} {
+			b.Run(fmt.Sprintf("batch=%d/request_id=%v", batch, withID), func(b *testing.B) {
+				st, _, err := stats.Open(filepath.Join(b.TempDir(), "b.db"), stats.Options{Location: time.UTC})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer st.Close()
+				ctx := context.Background()
+				recs := make([]stats.Record, batch)
+				// Records arrive in time order, 100 per second, as live traffic does.
+				base := time.Now().Add(-240 * time.Hour)
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					for j := range recs {
+						n := i*batch + j
+						recs[j] = stats.Record{Time: base.Add(time.Duration(n/100) * time.Second),
+							Account: dataset.AccountName(n % 50), Model: dataset.ModelName(n % 30),
+							InputTokens: int64(100 + n%1000), OutputTokens: int64(n % 500), IsAntigravity: true}
+						if withID {
+							recs[j].RequestID = "req-" + strconv.Itoa(n)
+						}
+					}
+					if _, err := st.Record(ctx, recs...); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "records/s")
+			})
+		}
+	}
+}
+
+// BenchmarkRecordConcurrent is 64 goroutines each storing one record per call: the writer groups them.
+func BenchmarkRecordConcurrent(b *testing.B) {
+	st, _, err := stats.Open(filepath.Join(b.TempDir(), "b.db"), stats.Options{Location: time.UTC})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	var mu sync.Mutex
+	n := 0
+	b.SetParallelism(32)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			mu.Lock()
+			n++
+			k := n
+			mu.Unlock()
+			if _, err := st.Record(ctx, stats.Record{Time: time.Now(), Account: dataset.AccountName(k % 50),
+				Model: dataset.ModelName(k % 30), InputTokens: 100, OutputTokens: 10, RequestID: "c-" + strconv.Itoa(k)}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+var benchStores sync.Map // size → *benchStore
+
+type benchStore struct {
+	st   *stats.Store
+	meta dataset.Meta
+	path string
+}
+
+func openBenchStore(b *testing.B, n int) *benchStore {
+	if v, ok := benchStores.Load(n); ok {
+		return v.(*benchStore)
+	}
+	path, meta, err := dataset.Cached(context.Background(), benchDir(), n, 7*24*time.Hour, time.UTC)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, _, err := stats.Open(path, stats.Options{Location: time.UTC})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bs := &benchStore{st: st, meta: meta, path: path}
+	benchStores.Store(n, bs)
+	return bs
+}
+
+// BenchmarkQuery runs every query the /stats/* routes make, at each data set size, with windows ending
+// at the data set's last record (windows not aligned to hours, as "now" never is).
+func BenchmarkQuery(b *testing.B) {
+	ctx := context.Background()
+	for _, n := range benchSizes() {
+		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
+			bs := openBenchStore(b, n)
+			end := bs.meta.End.Add(-17*time.Minute - 23*time.Second)
+			if fi, err := os.Stat(bs.path); err == nil {
+				b.Logf("file %s: %d bytes, %.1f bytes/record", bs.path, fi.Size(), float64(fi.Size())/float64(n))
+			}
+			for _, h := range []int{24, 168, 720, 2160, 8760} {
+				w := stats.LastHours(end, h)
+				b.Run(fmt.Sprintf("summary/hours=%d", h), func(b *testing.B) {
+					for i := 0; i < b.N; i++ {
+						if _, err := bs.st.Summary(ctx, w); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+				for _, d := range []stats.Dimension{stats.ByModel, stats.ByAccount} {
+					b.Run(fmt.Sprintf("by-%s/hours=%d", d, h), func(b *testing.B) {
+						for i := 0; i < b.N; i++ {
+							if _, err := bs.st.Breakdown(ctx, d, w); err != nil {
+								b.Fatal(err)
+							}
+						}
+					})
+					b.Run(fmt.Sprintf("trend-%s-daily/hours=%d", d, h), func(b *testing.B) {
+						for i := 0; i < b.N; i++ {
+							if _, err := bs.st.Trend(ctx, d, stats.Daily, end, h); err != nil {
+								b.Fatal(err)
+							}
+						}
+					})
+					if h <= stats.MaxHourlyHours {
+						b.Run(fmt.Sprintf("trend-%s-hourly/hours=%d", d, h), func(b *testing.B) {
+							for i := 0; i < b.N; i++ {
+								if _, err := bs.st.Trend(ctx, d, stats.Hourly, end, h); err != nil {
+									b.Fatal(err)
+								}
+							}
+						})
+					}
+				}
+			}
+			b.Run("db-info", func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					if _, err := bs.st.Info(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkOpen is the start of a store on the large file: what stands between launch and /healthz.
+func BenchmarkOpen(b *testing.B) {
+	for _, n := range benchSizes() {
+		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
+			bs := openBenchStore(b, n)
+			for i := 0; i < b.N; i++ {
+				st, _, err := stats.Open(bs.path, stats.Options{Location: time.UTC})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				st.Close()
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// TestChunkedWritesMatchRecords guards the write path's batching (multi-row statements, request ids
+// checked per chunk, row ids that skip the lookup above the newest row): records that share seconds
+// with stored rows, duplicates inside a chunk, across chunk edges, across requests of one group and
+// across transactions must all be stored once, with totals that add up.
+func TestChunkedWritesMatchRecords(t *testing.T) {
+	st, _, err := stats.Open(filepath.Join(t.TempDir(), "c.db"), stats.Options{Location: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	end := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	mk := func(i int, id string) stats.Record {
+		// 7 seconds only, so rows of later calls land in seconds already holding rows.
+		return stats.Record{Time: end.Add(-time.Duration(i%7) * time.Second), Account: dataset.AccountName(i % 3),
+			Model: dataset.ModelName(i % 5), InputTokens: int64(i + 1), OutputTokens: 1, RequestID: id}
+	}
+	var want stats.Totals
+	seen := map[string]bool{}
+	add := func(recs []stats.Record, wantDup int) {
+		t.Helper()
+		dup := 0
+		for _, r := range recs {
+			if r.RequestID != "" && seen[r.RequestID] {
+				dup++
+				continue
+			}
+			seen[r.RequestID] = r.RequestID != ""
+			want.Add(stats.Totals{Requests: 1, InputTokens: r.InputTokens, OutputTokens: r.OutputTokens})
+		}
+		if dup != wantDup {
+			t.Fatalf("test bug: %d duplicates, expected %d", dup, wantDup)
+		}
+		res, err := st.Record(ctx, recs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Accepted != len(recs)-dup || res.Duplicates != dup {
+			t.Fatalf("stored %+v, want %d accepted and %d duplicates", res, len(recs)-dup, dup)
+		}
+	}
+	var batch []stats.Record
+	for i := 0; i < 300; i++ {
+		id := fmt.Sprintf("a-%d", i%150) // each id twice: in one chunk for some, 150 apart for others
+		if i%10 == 0 {
+			id = ""
+		}
+		batch = append(batch, mk(i, id))
+	}
+	add(batch, 150-15)
+	add(batch[:70], 70-7) // all seen before
+	var more []stats.Record
+	for i := 0; i < 130; i++ {
+		more = append(more, mk(i, fmt.Sprintf("b-%d", i)))
+	}
+	add(more, 0)
+	// Many concurrent single records, some repeating ids: the writer groups them into one transaction.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	dups := 0
+	for i := 0; i < 64; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			res, err := st.Record(ctx, mk(i, fmt.Sprintf("c-%d", i%32)))
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			dups += res.Duplicates
+			mu.Unlock()
+		}(i)
+	}
+	wg.Wait()
+	if dups != 32 {
+		t.Errorf("%d concurrent duplicates, want 32", dups)
+	}
+	got, err := st.Summary(ctx, stats.LastHours(end, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Of each concurrent pair either may win, so only requests and output tokens are known.
+	if got.Requests != want.Requests+32 || got.OutputTokens != want.OutputTokens+32 {
+		t.Errorf("summary %+v; want %d requests", got.Totals, want.Requests+32)
+	}
+	inf, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inf.Records != got.Requests {
+		t.Errorf("info says %d records, summary %d", inf.Records, got.Requests)
+	}
+	// Raw rows (an unaligned window reads them) and rollups must agree.
+	raw, err := st.Summary(ctx, stats.LastHours(end.Add(30*time.Minute), 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw != got {
+		t.Errorf("raw rows say %+v, rollups %+v", raw, got)
+	}
+}
