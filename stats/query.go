@@ -2,6 +2,7 @@ package stats
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"sort"
@@ -56,69 +57,131 @@ func (s *Store) name(ctx context.Context, id int64) (string, error) {
 	return fmt.Sprintf("#%d", id), nil
 }
 
-// visit calls fn for the totals of every (bucket start, dimension key) the pieces cover. Raw rows are
-// visited one by one with their own timestamp as bucket.
-func (s *Store) visit(ctx context.Context, pieces []piece, dims []Dimension,
-	fn func(dim Dimension, bucket, key int64, t Totals)) error {
+// visit calls fn with the totals the pieces cover, per dimension key and bucket start (raw rows: their
+// second). SQLite sums wherever the bucket does not matter, so few rows cross into Go: a piece is summed
+// per key and reported at its start when whole is set (the caller ignores buckets) or when the piece
+// lies inside one bucket of level perBucket (0: never). With tokensOnly only input+output is read, into
+// InputTokens, for trends.
+func (s *Store) visit(ctx context.Context, pieces []piece, dims []Dimension, whole bool, perBucket level,
+	tokensOnly bool, fn func(dim Dimension, bucket, key int64, t Totals)) error {
 	for _, p := range pieces {
-		if p.lvl == 0 {
-			if err := s.visitRaw(ctx, p, dims, fn); err != nil {
-				return err
-			}
-			continue
-		}
 		for _, d := range dims {
-			rows, err := s.rdb.QueryContext(ctx, `SELECT bucket, key, requests, input, output, cached, reasoning,
-				cache_creation FROM rollup WHERE level = ? AND dim = ? AND bucket >= ? AND bucket < ?`,
-				int(p.lvl), int(d), p.lo, p.hi)
-			if err != nil {
-				return fmt.Errorf("read rollups: %w", err)
+			grouped := whole
+			if !grouped && p.lvl < perBucket {
+				_, end := span(perBucket, p.lo, s.loc)
+				grouped = p.hi <= end
 			}
-			for rows.Next() {
-				var b, k int64
-				var t Totals
-				if err := rows.Scan(&b, &k, &t.Requests, &t.InputTokens, &t.OutputTokens, &t.CachedTokens,
-					&t.ReasoningTokens, &t.CacheCreationTokens); err != nil {
-					rows.Close()
-					return fmt.Errorf("read rollups: %w", err)
-				}
-				fn(d, b, k, t)
-			}
-			err = rows.Err()
-			rows.Close()
-			if err != nil {
-				return fmt.Errorf("read rollups: %w", err)
+			if err := s.visitPiece(ctx, p, d, grouped, tokensOnly, fn); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
 }
 
-func (s *Store) visitRaw(ctx context.Context, p piece, dims []Dimension,
+func (s *Store) visitPiece(ctx context.Context, p piece, d Dimension, grouped, tokensOnly bool,
 	fn func(dim Dimension, bucket, key int64, t Totals)) error {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, account, model, input, output, cached, reasoning,
-		cache_creation FROM usage WHERE id >= ? AND id < ?`, p.lo<<seqBits, p.hi<<seqBits)
+	sums := `count(*), sum(input), sum(output), sum(cached), sum(reasoning), sum(cache_creation)`
+	if tokensOnly {
+		sums = `sum(input + output)`
+	}
+	var q string
+	var args []any
+	if p.lvl == 0 {
+		col := "model"
+		if d == ByAccount {
+			col = "account"
+		}
+		if grouped {
+			q = `SELECT ` + col + `, ` + sums + ` FROM usage WHERE id >= ? AND id < ? GROUP BY ` + col
+		} else if tokensOnly {
+			q = `SELECT id >> ` + fmt.Sprint(seqBits) + `, ` + col + `, input + output FROM usage WHERE id >= ? AND id < ?`
+		} else {
+			q = `SELECT id >> ` + fmt.Sprint(seqBits) + `, ` + col + `, 1, input, output, cached, reasoning,
+				cache_creation FROM usage WHERE id >= ? AND id < ?`
+		}
+		args = []any{p.lo << seqBits, p.hi << seqBits}
+	} else {
+		args = []any{int(p.lvl), int(d), p.lo, p.hi}
+		switch {
+		case grouped && tokensOnly:
+			q = `SELECT key, sum(input + output)`
+		case grouped:
+			q = `SELECT key, sum(requests), sum(input), sum(output), sum(cached), sum(reasoning), sum(cache_creation)`
+		case tokensOnly:
+			// One row per bucket with "key total key total …": far fewer rows to step through in Go.
+			q = `SELECT bucket, group_concat(key || ' ' || (input + output), ' ')`
+		default:
+			q = `SELECT bucket, key, requests, input, output, cached, reasoning, cache_creation`
+		}
+		q += ` FROM rollup WHERE level = ? AND dim = ? AND bucket >= ? AND bucket < ?`
+		if grouped {
+			q += ` GROUP BY key`
+		} else if tokensOnly {
+			q += ` GROUP BY bucket`
+			return s.visitPacked(ctx, q, args, d, fn)
+		}
+	}
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
-		return fmt.Errorf("read records: %w", err)
+		return fmt.Errorf("read usage: %w", err)
 	}
 	defer rows.Close()
+	b, k := p.lo, int64(0)
+	var t Totals
+	dst := make([]any, 0, 8)
+	if !grouped {
+		dst = append(dst, &b)
+	}
+	dst = append(dst, &k)
+	if tokensOnly {
+		dst = append(dst, &t.InputTokens)
+	} else {
+		dst = append(dst, &t.Requests, &t.InputTokens, &t.OutputTokens, &t.CachedTokens, &t.ReasoningTokens,
+			&t.CacheCreationTokens)
+	}
 	for rows.Next() {
-		var id, acc, model int64
-		t := Totals{Requests: 1}
-		if err := rows.Scan(&id, &acc, &model, &t.InputTokens, &t.OutputTokens, &t.CachedTokens,
-			&t.ReasoningTokens, &t.CacheCreationTokens); err != nil {
-			return fmt.Errorf("read records: %w", err)
+		if err := rows.Scan(dst...); err != nil {
+			return fmt.Errorf("read usage: %w", err)
 		}
-		for _, d := range dims {
-			k := model
-			if d == ByAccount {
-				k = acc
+		fn(d, b, k, t)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read usage: %w", err)
+	}
+	return nil
+}
+
+// visitPacked reads rows of (bucket, "key total key total …").
+func (s *Store) visitPacked(ctx context.Context, q string, args []any, d Dimension,
+	fn func(dim Dimension, bucket, key int64, t Totals)) error {
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("read usage: %w", err)
+	}
+	defer rows.Close()
+	var b int64
+	var packed sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&b, &packed); err != nil {
+			return fmt.Errorf("read usage: %w", err)
+		}
+		var nums [2]int64
+		n := 0
+		for i := 0; i <= len(packed); i++ {
+			if i == len(packed) || packed[i] == ' ' {
+				if n == 1 {
+					fn(d, b, nums[0], Totals{InputTokens: nums[1]})
+				}
+				n = 1 - n
+				nums[n] = 0
+				continue
 			}
-			fn(d, id>>seqBits, k, t)
+			nums[n] = nums[n]*10 + int64(packed[i]-'0')
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read records: %w", err)
+		return fmt.Errorf("read usage: %w", err)
 	}
 	return nil
 }
@@ -140,7 +203,7 @@ func (s *Store) totalsBy(ctx context.Context, w Window, dims ...Dimension) (map[
 		out[d] = map[int64]*Totals{}
 	}
 	lo, hi := w.bounds()
-	err := s.visit(ctx, plan(lo, hi, levelDay, s.loc), dims, func(d Dimension, _, k int64, t Totals) {
+	err := s.visit(ctx, plan(lo, hi, levelDay, s.loc), dims, true, 0, false, func(d Dimension, _, k int64, t Totals) {
 		m := out[d]
 		if cur := m[k]; cur != nil {
 			cur.Add(t)
@@ -225,23 +288,50 @@ func (s *Store) Trend(ctx context.Context, d Dimension, g Granularity, end time.
 		i := sort.Search(len(starts), func(i int) bool { return starts[i] > ts })
 		return idx[max(i-1, 0)]
 	}
-	ids := map[int64]string{}
-	var ferr error
-	err := s.visit(ctx, plan(lo, hi, coarsest, s.loc), []Dimension{d}, func(_ Dimension, b, k int64, t Totals) {
-		n, ok := ids[k]
-		if !ok {
-			var err error
-			if n, err = s.name(ctx, k); err != nil {
-				ferr = err
-			}
-			ids[k] = n
-		}
-		tr.Periods[find(b)].Values[n] += t.TotalTokens()
-	})
-	if err == nil {
-		err = ferr
+	// Sum into a dense table (period × key) first: one map operation per row would cost more than SQLite.
+	type cell struct {
+		sum int64
+		set bool
 	}
-	return tr, err
+	col := map[int64]int{}
+	var keys []int64
+	cells := make([][]cell, len(tr.Periods))
+	last, lastB := -1, int64(0)
+	err := s.visit(ctx, plan(lo, hi, coarsest, s.loc), []Dimension{d}, false, lvl, true, func(_ Dimension, b, k int64, t Totals) {
+		c, ok := col[k]
+		if !ok {
+			c = len(keys)
+			col[k] = c
+			keys = append(keys, k)
+		}
+		if last < 0 || b != lastB {
+			last, lastB = find(b), b
+		}
+		row := cells[last]
+		if len(row) <= c {
+			row = append(row, make([]cell, c+1-len(row))...)
+			cells[last] = row
+		}
+		row[c].sum += t.InputTokens // tokensOnly: input + output
+		row[c].set = true
+	})
+	if err != nil {
+		return tr, err
+	}
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		if names[i], err = s.name(ctx, k); err != nil {
+			return tr, err
+		}
+	}
+	for p, row := range cells {
+		for c, v := range row {
+			if v.set {
+				tr.Periods[p].Values[names[c]] += v.sum
+			}
+		}
+	}
+	return tr, nil
 }
 
 // Info describes the database file.
