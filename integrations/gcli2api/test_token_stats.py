@@ -80,7 +80,7 @@ class FakeListener:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port or 0), Handler)
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
         return self
 
     def stop(self):
