@@ -80,6 +80,10 @@ func TestHelpAndVersion(t *testing.T) {
 	if code := run([]string{"version"}, env("HOME", "/h"), &stdout, &stderr); code != 0 || !strings.HasPrefix(stdout.String(), "tokenstats "+version) {
 		t.Errorf("version: exit %d, %q", code, stdout.String())
 	}
+	stdout.Reset()
+	if code := run([]string{"--version"}, env("HOME", "/h"), &stdout, &stderr); code != 0 || !strings.HasPrefix(stdout.String(), "tokenstats "+version) {
+		t.Errorf("--version: exit %d, %q", code, stdout.String())
+	}
 }
 
 func TestTokenGeneratedOnceAndPrivate(t *testing.T) {
