@@ -165,6 +165,28 @@ class FakeListenerTests(unittest.TestCase):
         native = [x for x in recs if x["request_id"] == "fixed-id"][0]
         self.assertEqual(native["response"], {"response": {"usageMetadata": {"promptTokenCount": 3}}})
 
+    def test_response_trimmed_to_usage_and_bad_text_dropped(self):
+        dropped = []
+        r = self.recorder(batch_delay=10, on_drop=lambda rec, why: dropped.append(why))
+        token_stats._default, old = r, token_stats._default
+        self.addCleanup(setattr, token_stats, "_default", old)
+        big = {"response": {"candidates": [{"content": {"parts": [{"text": "x" * 100000}]}}],
+                            "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 2}},
+               "traceId": "t"}
+        token_stats.record_usage_from_response("a@x", "m", json.dumps(big).encode(), request_id="big")
+        token_stats.record_usage_from_response("a@x", "m", {"type": "message", "content": ["long"],
+                                                            "usage": {"input_tokens": 3, "output_tokens": 1}},
+                                               request_id="anthropic", provider="anthropic")
+        token_stats.record_usage_from_response("a@x", "m", "{not json", request_id="bad")
+        self.assertTrue(r.flush(5))
+        got = {x["request_id"]: x for x in self.fake.records()}
+        self.assertEqual(sorted(got), ["anthropic", "big"])
+        self.assertEqual(got["big"]["response"], {"response": {"usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 2}}})
+        self.assertEqual(got["anthropic"]["response"], {"type": "message", "usage": {"input_tokens": 3, "output_tokens": 1}})
+        self.assertEqual(got["anthropic"]["provider"], "anthropic")
+        self.assertEqual(len(dropped), 1)
+        self.assertIn("JSON", dropped[0])
+
     def test_batching(self):
         r = self.recorder(batch_delay=0.5)
         for i in range(5):

@@ -95,6 +95,51 @@ def load_token(environ=None):
         return None
 
 
+class _RawJSON:
+    """JSON text handed to record_usage_from_response: parsed by the background thread, not the caller."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text):
+        self.text = text
+
+
+def _slim(body):
+    """Keep only what locates and holds usage (and the type hints), so a whole response body with its
+    candidates does not travel to Token Stats. Anything unrecognised is sent as it is: the server is the
+    judge of what holds usage."""
+    if isinstance(body, list):
+        return [_slim(x) for x in body]
+    if not isinstance(body, dict):
+        return body
+    out = {k: body[k] for k in ("type", "object") if k in body}
+    found = False
+    for k in ("usageMetadata", "usage"):
+        if k in body:
+            out[k] = body[k]
+            found = True
+    resp = body.get("response")
+    if isinstance(resp, dict):
+        inner = {k: resp[k] for k in ("usageMetadata", "usage", "object", "type") if k in resp}
+        if "usageMetadata" in inner or "usage" in inner:
+            out["response"] = inner
+            found = True
+    return out if found else body
+
+
+def _encode(rec):
+    """One record as compact JSON (raises TypeError/ValueError for what cannot be encoded)."""
+    body = rec.get("response")
+    if isinstance(body, _RawJSON):
+        rec = dict(rec)
+        rec["response"] = json.loads(body.text)
+        body = rec["response"]
+    if body is not None:
+        rec = dict(rec)
+        rec["response"] = _slim(body)
+    return json.dumps(rec, separators=(",", ":"), allow_nan=False)
+
+
 class _HTTPError(Exception):
     def __init__(self, status, message):
         super().__init__("HTTP %d: %s" % (status, message))
@@ -298,7 +343,7 @@ class Recorder:
         encoded = []
         for rec in batch:
             try:
-                encoded.append((rec, json.dumps(rec, separators=(",", ":"), allow_nan=False)))
+                encoded.append((rec, _encode(rec)))
             except (TypeError, ValueError) as e:
                 self._drop(rec, "cannot encode as JSON: %s" % e)
         return [rec for rec, _ in self._deliver_encoded(encoded)]
@@ -348,7 +393,7 @@ class Recorder:
         lines = []
         for rec in records:
             try:
-                lines.append(json.dumps(rec, separators=(",", ":"), allow_nan=False))
+                lines.append(_encode(rec))
             except (TypeError, ValueError) as e:
                 self._drop(rec, "cannot encode as JSON: %s" % e)
         if not lines:
@@ -507,21 +552,18 @@ def record_usage_from_response(account_email, model, response_or_usage, **kw):
     """Record usage straight from what the upstream returned: a Gemini usageMetadata, the Gemini CLI
     envelope {"response": {...}}, an OpenAI/Anthropic usage or response, or their JSON text. Token Stats
     normalises it (docs/usage-normalization.md). Keyword arguments: provider, credential_file,
-    is_antigravity, request_id, and explicit token counts (which win). Returns at once; do not modify
-    the object afterwards (it is encoded by the background thread)."""
+    is_antigravity, request_id, and explicit token counts (which win). Returns at once: JSON text is
+    parsed, and a whole response trimmed to its usage, by the background thread; so do not modify the
+    object afterwards. Text that is not JSON is logged and dropped there."""
     unknown = set(kw) - _FROM_RESPONSE_KW
     if unknown:
         raise TypeError("record_usage_from_response: unexpected keyword %s" % ", ".join(sorted(unknown)))
     body = response_or_usage
-    if isinstance(body, (bytes, bytearray)):
-        body = body.decode("utf-8", "replace")
-    if isinstance(body, str):
-        try:
-            body = json.loads(body)
-        except ValueError:
-            log.warning("token_stats: record_usage_from_response got text that is not JSON; not recorded")
-            return
-    if hasattr(body, "model_dump"):  # a pydantic model
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        body = _RawJSON(bytes(body).decode("utf-8", "replace"))
+    elif isinstance(body, str):
+        body = _RawJSON(body)  # parsed in the background, off the request path
+    elif hasattr(body, "model_dump"):  # a pydantic model
         body = body.model_dump(exclude_none=True)
     rec = {"account_email": account_email or "unknown", "model": model or "unknown", "response": body}
     for k, v in kw.items():
