@@ -25,7 +25,11 @@ func TestPythonDropIn(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		bin += ".exe"
 	}
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	// go test puts its own GOROOT/bin first on PATH, so this is the go that runs the tests.
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("go tool not found: %v", err)
+	}
 	build := exec.Command(goTool, "build", "-o", bin, "github.com/tokenstats/tokenstats")
 	build.Dir = "../.."
 	if out, err := build.CombinedOutput(); err != nil {
