@@ -4,7 +4,7 @@ BIN     := bin/tokenstats
 VERSION ?= 0.1.0
 LDFLAGS := -X github.com/tokenstats/tokenstats/app.version=$(VERSION)
 
-.PHONY: all build run test deps build-deps vet fmt clean
+.PHONY: all build run test deps build-deps vet fmt clean bench fuzz
 
 all: build
 
@@ -28,6 +28,26 @@ vet:
 
 test: deps vet
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+# Benchmarks and the HTTP load test (issue 6); writes docs/benchmarks.md. Data sets are cached in
+# $(BENCH_DIR), so a rerun skips generating them. See docs/benchmarks.md for each step.
+BENCH_DIR ?= .bench
+bench:
+	@mkdir -p $(BENCH_DIR)
+	@date +%s > $(BENCH_DIR)/start
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BENCH_DIR)/tokenstats .
+	$(GO) build -o $(BENCH_DIR)/loadgen ./localapi/loadgen
+	TOKENSTATS_BENCH_DIR=$(abspath $(BENCH_DIR)) $(GO) test -run '^$$' -bench . -benchtime 2s -timeout 60m ./stats/ | tee $(BENCH_DIR)/store.txt
+	TOKENSTATS_LONG=1 $(GO) test -count=1 -run TestCrashKeepsAcknowledgedRecords -v -timeout 20m ./app/ 2>&1 | tee $(BENCH_DIR)/crash.txt
+	$(BENCH_DIR)/loadgen run -bin $(BENCH_DIR)/tokenstats -dir $(BENCH_DIR) -out $(BENCH_DIR)/http.json
+	$(BENCH_DIR)/loadgen report -store $(BENCH_DIR)/store.txt -http $(BENCH_DIR)/http.json -crash $(BENCH_DIR)/crash.txt \
+		-elapsed "$$(( $$(date +%s) - $$(cat $(BENCH_DIR)/start) )) s" -out docs/benchmarks.md
+
+# Fuzzing beyond the seed corpus (which `make test` runs): FUZZTIME per target.
+FUZZTIME ?= 3m
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecords$$' -fuzztime $(FUZZTIME) ./localapi/
+	$(GO) test -run '^$$' -fuzz '^FuzzNormalizeUsage$$' -fuzztime $(FUZZTIME) ./localapi/
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
