@@ -37,8 +37,10 @@ bench:
 	@date +%s > $(BENCH_DIR)/start
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BENCH_DIR)/tokenstats .
 	$(GO) build -o $(BENCH_DIR)/loadgen ./localapi/loadgen
-	TOKENSTATS_BENCH_DIR=$(abspath $(BENCH_DIR)) $(GO) test -run '^$$' -bench . -benchtime 2s -timeout 60m ./stats/ | tee $(BENCH_DIR)/store.txt
-	TOKENSTATS_LONG=1 $(GO) test -count=1 -run TestCrashKeepsAcknowledgedRecords -v -timeout 20m ./app/ 2>&1 | tee $(BENCH_DIR)/crash.txt
+	TOKENSTATS_BENCH_DIR=$(abspath $(BENCH_DIR)) $(GO) test -run '^$$' -bench . -benchtime 2s -timeout 60m ./stats/ > $(BENCH_DIR)/store.txt 2>&1; \
+		rc=$$?; cat $(BENCH_DIR)/store.txt; exit $$rc
+	TOKENSTATS_LONG=1 $(GO) test -count=1 -run TestCrashKeepsAcknowledgedRecords -v -timeout 20m ./app/ > $(BENCH_DIR)/crash.txt 2>&1; \
+		rc=$$?; tail -5 $(BENCH_DIR)/crash.txt; exit $$rc
 	$(BENCH_DIR)/loadgen run -bin $(BENCH_DIR)/tokenstats -dir $(BENCH_DIR) -out $(BENCH_DIR)/http.json
 	$(BENCH_DIR)/loadgen report -store $(BENCH_DIR)/store.txt -http $(BENCH_DIR)/http.json -crash $(BENCH_DIR)/crash.txt \
 		-elapsed "$$(( $$(date +%s) - $$(cat $(BENCH_DIR)/start) )) s" -out docs/benchmarks.md
