@@ -10,12 +10,19 @@ import "time"
 type level int
 
 const (
-	levelHour level = 1
-	levelDay  level = 2
+	levelHour  level = 1
+	levelDay   level = 2
+	levelMonth level = 3 // summaries and breakdowns only: a year is 12 buckets instead of 365
 )
+
+// rollupLevels are the levels every record is added to.
+var rollupLevels = []level{levelHour, levelDay, levelMonth}
 
 // span returns the bucket of level l that holds unix second ts: [start, end).
 func span(l level, ts int64, loc *time.Location) (start, end int64) {
+	if l == levelMonth {
+		return monthSpan(ts, loc)
+	}
 	t := time.Unix(ts, 0).In(loc)
 	var into, width int64
 	if l == levelHour {
@@ -32,6 +39,24 @@ func span(l level, ts int64, loc *time.Location) (start, end int64) {
 		end = ze.Unix()
 	}
 	return start, end
+}
+
+// monthSpan is the local calendar month holding ts, from the start of the day bucket of its first day
+// to the start of the next month's, so month boundaries are always day boundaries. Unlike hours and
+// days, a month is not cut at zone transitions: no trend draws months, only sums read them.
+func monthSpan(ts int64, loc *time.Location) (start, end int64) {
+	t := time.Unix(ts, 0).In(loc)
+	first := func(y int, m time.Month) int64 {
+		c := time.Date(y, m, 1, 0, 0, 0, 0, loc)
+		// In a zone whose clocks skip midnight, Date may answer an instant of the day before.
+		for i := 0; i < 3 && c.Day() != 1; i++ {
+			_, e := span(levelDay, c.Unix(), loc)
+			c = time.Unix(e, 0).In(loc)
+		}
+		s, _ := span(levelDay, c.Unix(), loc)
+		return s
+	}
+	return first(t.Year(), t.Month()), first(t.Year(), t.Month()+1)
 }
 
 // label is the period a bucket starting at ts belongs to.
@@ -63,7 +88,7 @@ type piece struct {
 	lo, hi int64 // [lo, hi) in unix seconds; for rollups, bucket starts in that range
 }
 
-// plan splits [lo, hi) into raw edges, hour buckets and (when coarsest is levelDay) day buckets, so that
+// plan splits [lo, hi) into raw edges, hour buckets and (when coarsest allows) day and month buckets, so that
 // long windows read few rows and the edges stay exact to the second. Empty pieces are left out.
 func plan(lo, hi int64, coarsest level, loc *time.Location) []piece {
 	var out []piece
@@ -79,11 +104,20 @@ func plan(lo, hi int64, coarsest level, loc *time.Location) []piece {
 	}
 	add(0, lo, h1)
 	add(0, h2, hi)
-	if coarsest == levelDay {
+	if coarsest >= levelDay {
 		d1, d2 := ceilBoundary(levelDay, h1, loc), floorBoundary(levelDay, h2, loc)
 		if d1 < d2 {
 			add(levelHour, h1, d1)
 			add(levelHour, d2, h2)
+			if coarsest == levelMonth {
+				m1, m2 := ceilBoundary(levelMonth, d1, loc), floorBoundary(levelMonth, d2, loc)
+				if m1 < m2 {
+					add(levelDay, d1, m1)
+					add(levelDay, m2, d2)
+					add(levelMonth, m1, m2)
+					return out
+				}
+			}
 			add(levelDay, d1, d2)
 			return out
 		}

@@ -203,7 +203,7 @@ func (s *Store) totalsBy(ctx context.Context, w Window, dims ...Dimension) (map[
 		out[d] = map[int64]*Totals{}
 	}
 	lo, hi := w.bounds()
-	err := s.visit(ctx, plan(lo, hi, levelDay, s.loc), dims, true, 0, false, func(d Dimension, _, k int64, t Totals) {
+	err := s.visit(ctx, plan(lo, hi, levelMonth, s.loc), dims, true, 0, false, func(d Dimension, _, k int64, t Totals) {
 		m := out[d]
 		if cur := m[k]; cur != nil {
 			cur.Add(t)

@@ -366,7 +366,7 @@ func (w *writer) insert(ctx context.Context, recs []Record) (Result, error) {
 					return res, err
 				}
 			}
-			w.agg.add(ts, model, acc, recordTotals(r), levelHour, levelDay)
+			w.agg.add(ts, model, acc, recordTotals(r), rollupLevels...)
 			res.Accepted++
 		}
 	}
@@ -551,7 +551,7 @@ func (w *writer) flush(ctx context.Context) error {
 type aggregator struct {
 	loc  *time.Location
 	m    map[aggKey]*Totals
-	last [3]struct{ start, end int64 }
+	last [4]struct{ start, end int64 }
 }
 
 type aggKey struct {
@@ -678,7 +678,7 @@ func (w *writer) clearBefore(ctx context.Context, keep int64) (int64, error) {
 		return 0, fmt.Errorf("delete records: %w", err)
 	}
 	n, _ := res.RowsAffected()
-	for _, l := range []level{levelHour, levelDay} {
+	for _, l := range rollupLevels {
 		start, end := span(l, keep, w.loc)
 		cut := keep
 		if start < keep {

@@ -10,6 +10,9 @@ import (
 
 // zoneKey identifies a time zone by its rules, not its name, so "Local" under a different TZ is noticed.
 // It hashes the zone's offsets and transitions from 1970 to 2100.
+// rollupLayout names the rollup levels kept; "hdm": hour, day, month.
+const rollupLayout = "hdm"
+
 func zoneKey(loc *time.Location) string {
 	h := fnv.New64a()
 	t := time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC).In(loc)
@@ -23,7 +26,8 @@ func zoneKey(loc *time.Location) string {
 		}
 		t = end.In(loc)
 	}
-	return fmt.Sprintf("%s/%x", loc.String(), h.Sum64())
+	// The suffix is the rollup layout: a store written with other levels rebuilds them on open.
+	return fmt.Sprintf("%s/%x/%s", loc.String(), h.Sum64(), rollupLayout)
 }
 
 // setLocation makes the rollups match loc. Rollup buckets are local hours and days, so a store opened in
@@ -52,7 +56,7 @@ func setLocation(ctx context.Context, db *sql.DB, loc *time.Location) error {
 		if _, err := conn.ExecContext(ctx, `DELETE FROM rollup`); err != nil {
 			return err
 		}
-		if err := w.aggregateRaw(ctx, 0, 1<<(62-seqBits), levelHour, levelDay); err != nil {
+		if err := w.aggregateRaw(ctx, 0, 1<<(62-seqBits), rollupLevels...); err != nil {
 			return err
 		}
 		_, err := conn.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'zone'`, key)
