@@ -160,3 +160,54 @@ func TestConcurrentWritersAndReaders(t *testing.T) {
 		t.Errorf("db-info records %d, want %d", info.Records, accepted.Load())
 	}
 }
+
+// BenchmarkIngestHTTP is POST /usage through the real handler on a loopback httptest server: 64
+// clients sending one record each, or 8 sending 1,000. Profile it with -cpuprofile to see where a
+// request's time goes (JSON decoding, HTTP, the store).
+func BenchmarkIngestHTTP(b *testing.B) {
+	for _, c := range []struct{ conns, batch int }{{64, 1}, {8, 1000}} {
+		b.Run(fmt.Sprintf("conns=%d/batch=%d", c.conns, c.batch), func(b *testing.B) {
+			store, _, err := stats.Open(filepath.Join(b.TempDir(), "b.db"), stats.Options{Location: time.UTC})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer store.Close()
+			srv := httptest.NewServer(New(Config{Store: store, Token: testToken}))
+			defer srv.Close()
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c.conns, MaxConnsPerHost: c.conns}}
+			var seq atomic.Int64
+			b.SetParallelism((c.conns + 1) / 2)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					n := seq.Add(1)
+					var sb strings.Builder
+					sb.WriteString("[")
+					for i := 0; i < c.batch; i++ {
+						if i > 0 {
+							sb.WriteString(",")
+						}
+						fmt.Fprintf(&sb, `{"account_email":"u%d@example.com","model":"m%d","input_tokens":%d,"output_tokens":7,"request_id":"b-%d-%d"}`,
+							i%50, i%30, 100+i, n, i)
+					}
+					sb.WriteString("]")
+					req, _ := http.NewRequest("POST", srv.URL+"/usage", strings.NewReader(sb.String()))
+					req.Header.Set("Authorization", "Bearer "+testToken)
+					req.Header.Set("Content-Type", "application/json")
+					resp, err := client.Do(req)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						b.Errorf("status %d", resp.StatusCode)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N*c.batch)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}

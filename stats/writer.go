@@ -18,11 +18,15 @@ const (
 	maxGroup = 50000
 )
 
-const upsertRollupSQL = `INSERT INTO rollup(level, dim, bucket, key, requests, input, output, cached,
-	reasoning, cache_creation) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(level, dim, bucket, key) DO UPDATE SET
+// rollupUpsert adds rows of totals to rollup buckets, many rows per statement.
+func rollupUpsert() multiStmt {
+	return multiStmt{head: `INSERT INTO rollup(level, dim, bucket, key, requests, input, output, cached,
+	reasoning, cache_creation) VALUES `, group: "(?,?,?,?,?,?,?,?,?,?)", sep: ",",
+		tail: ` ON CONFLICT(level, dim, bucket, key) DO UPDATE SET
 	requests = requests + excluded.requests, input = input + excluded.input, output = output + excluded.output,
 	cached = cached + excluded.cached, reasoning = reasoning + excluded.reasoning,
-	cache_creation = cache_creation + excluded.cache_creation`
+	cache_creation = cache_creation + excluded.cache_creation`}
+}
 
 // Result is what one Record call stored.
 type Result struct {
@@ -70,8 +74,8 @@ type writer struct {
 	hbuf   []any
 	hidx   []int
 
-	insUsage, insSeen multiStmt
-	upRollup, maxID   *sql.Stmt
+	insUsage, insSeen, upRollup multiStmt
+	maxID                       *sql.Stmt
 }
 
 // chunk is how many rows one multi-row statement carries.
@@ -131,6 +135,7 @@ func newWriter(ctx context.Context, db *sql.DB, loc *time.Location, h *hub) (*wr
 		ids: map[nameKey]int64{}, seq: map[int64]int64{}, txSeen: map[int64]struct{}{},
 		insUsage: multiStmt{head: `INSERT INTO usage(id, account, model, input, output, cached, reasoning,
 			cache_creation, flags, credential, source) VALUES `, group: "(?,?,?,?,?,?,?,?,?,?,?)", sep: ","},
+		upRollup: rollupUpsert(),
 		insSeen: multiStmt{head: `INSERT OR IGNORE INTO request_ids(h) VALUES `, group: "(?)", sep: ",",
 			tail: " RETURNING h"},
 	}
@@ -143,7 +148,6 @@ func newWriter(ctx context.Context, db *sql.DB, loc *time.Location, h *hub) (*wr
 		dst **sql.Stmt
 		q   string
 	}{
-		{&w.upRollup, upsertRollupSQL},
 		{&w.maxID, `SELECT coalesce(max(id), -1) FROM usage WHERE id >= ? AND id < ?`},
 	}
 	for _, p := range prep {
@@ -185,10 +189,8 @@ func (w *writer) close() error {
 	}
 	w.mu.Unlock()
 	<-w.done
-	for _, st := range []*sql.Stmt{w.upRollup, w.maxID} {
-		st.Close()
-	}
-	for _, m := range []*multiStmt{&w.insUsage, &w.insSeen} {
+	w.maxID.Close()
+	for _, m := range []*multiStmt{&w.insUsage, &w.insSeen, &w.upRollup} {
 		m.close()
 	}
 	cerr := w.conn.Close()
@@ -197,8 +199,16 @@ func (w *writer) close() error {
 	return errors.Join(cerr, perr, w.db.Close())
 }
 
+// lingerFor and lingerRecords bound the wait for more requests under load (see run).
+const (
+	lingerFor     = 300 * time.Microsecond
+	lingerRecords = 64
+)
+
 func (w *writer) run() {
 	defer close(w.done)
+	busy := false
+	var timer *time.Timer
 	for first := range w.reqs {
 		if first.op != nil {
 			w.runOp(first)
@@ -206,8 +216,39 @@ func (w *writer) run() {
 		}
 		group, n := []*writeReq{first}, len(first.recs)
 		var op *writeReq
+		// Under concurrent load (the last group had several requests) wait a moment for more when the
+		// group is small: a commit costs far more than a row, so fewer, larger transactions go faster.
+		var linger <-chan time.Time
+		if busy && n < lingerRecords {
+			if timer == nil {
+				timer = time.NewTimer(lingerFor)
+			} else {
+				timer.Reset(lingerFor)
+			}
+			linger = timer.C
+		}
 	drain:
 		for n < maxGroup {
+			if linger != nil && n >= lingerRecords {
+				linger = nil
+			}
+			if linger == nil {
+				select {
+				case r, ok := <-w.reqs:
+					if !ok {
+						break drain
+					}
+					if r.op != nil {
+						op = r
+						break drain
+					}
+					group = append(group, r)
+					n += len(r.recs)
+				default:
+					break drain
+				}
+				continue
+			}
 			select {
 			case r, ok := <-w.reqs:
 				if !ok {
@@ -219,10 +260,14 @@ func (w *writer) run() {
 				}
 				group = append(group, r)
 				n += len(r.recs)
-			default:
-				break drain
+			case <-linger:
+				linger = nil
 			}
 		}
+		if timer != nil {
+			timer.Stop() // Go ≥ 1.23: no stale tick is left in the channel after Stop
+		}
+		busy = len(group) > 1
 		w.runRecords(group)
 		if op != nil {
 			w.runOp(op)
@@ -530,12 +575,34 @@ func (w *writer) flush(ctx context.Context) error {
 	if err := w.flushRows(ctx); err != nil {
 		return err
 	}
-	for k, t := range w.agg.m {
-		if _, err := w.upRollup.ExecContext(ctx, int(k.lvl), int(k.dim), k.bucket, k.key, t.Requests,
-			t.InputTokens, t.OutputTokens, t.CachedTokens, t.ReasoningTokens, t.CacheCreationTokens); err != nil {
+	args, n := w.rows[:0], 0
+	put := func() error {
+		st, err := w.upRollup.get(ctx, w.conn, n)
+		if err == nil {
+			_, err = st.ExecContext(ctx, args...)
+		}
+		if err != nil {
 			return fmt.Errorf("update rollup: %w", err)
 		}
+		clear(args)
+		args, n = args[:0], 0
+		return nil
 	}
+	for k, t := range w.agg.m {
+		args = append(args, int(k.lvl), int(k.dim), k.bucket, k.key, t.Requests, t.InputTokens, t.OutputTokens,
+			t.CachedTokens, t.ReasoningTokens, t.CacheCreationTokens)
+		if n++; n == chunk {
+			if err := put(); err != nil {
+				return err
+			}
+		}
+	}
+	if n > 0 {
+		if err := put(); err != nil {
+			return err
+		}
+	}
+	w.rows = args[:0]
 	w.agg.reset(w.loc)
 	if w.records != 0 {
 		if _, err := w.conn.ExecContext(ctx, `UPDATE meta SET value = value + ? WHERE key = 'records'`,

@@ -46,12 +46,9 @@ func setLocation(ctx context.Context, db *sql.DB, loc *time.Location) error {
 		return err
 	}
 	defer conn.Close()
-	w := &writer{conn: conn, loc: loc}
+	w := &writer{conn: conn, loc: loc, upRollup: rollupUpsert()}
 	w.agg.reset(loc)
-	if w.upRollup, err = conn.PrepareContext(ctx, upsertRollupSQL); err != nil {
-		return err
-	}
-	defer w.upRollup.Close()
+	defer w.upRollup.close()
 	return w.inTx(ctx, func() error {
 		if _, err := conn.ExecContext(ctx, `DELETE FROM rollup`); err != nil {
 			return err
