@@ -317,3 +317,114 @@ func TestChunkedWritesMatchRecords(t *testing.T) {
 		t.Errorf("raw rows say %+v, rollups %+v", raw, got)
 	}
 }
+
+// TestTrendCacheMatchesBruteForce drives trends answered from the in-memory trend cache (hour buckets
+// of the last weeks, day buckets) through loads, later commits, a partial clear and a full clear,
+// comparing every period with a brute-force sum of the records.
+func TestTrendCacheMatchesBruteForce(t *testing.T) {
+	for _, zone := range []string{"UTC", "Asia/Kathmandu", "America/New_York"} {
+		t.Run(zone, func(t *testing.T) {
+			loc, err := time.LoadLocation(zone)
+			if err != nil {
+				t.Skip(err)
+			}
+			st, _, err := stats.Open(filepath.Join(t.TempDir(), "t.db"), stats.Options{Location: loc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			ctx := context.Background()
+			now := time.Now()
+			var all []stats.Record
+			n := 0
+			add := func(count int, spread time.Duration) {
+				t.Helper()
+				var recs []stats.Record
+				for i := 0; i < count; i++ {
+					n++
+					at := now.Add(-time.Duration(int64(n)*7919%int64(spread/time.Second)) * time.Second)
+					recs = append(recs, stats.Record{Time: at, Account: dataset.AccountName(n % 5), Model: dataset.ModelName(n % 4),
+						InputTokens: int64(n%97 + 1), OutputTokens: int64(n % 13)})
+				}
+				if _, err := st.Record(ctx, recs...); err != nil {
+					t.Fatal(err)
+				}
+				all = append(all, recs...)
+			}
+			check := func(phase string) {
+				t.Helper()
+				for _, c := range []struct {
+					g     stats.Granularity
+					hours int
+				}{{stats.Hourly, 5}, {stats.Hourly, 49}, {stats.Hourly, 744}, {stats.Daily, 24}, {stats.Daily, 240}, {stats.Daily, 2400}} {
+					for _, d := range []stats.Dimension{stats.ByModel, stats.ByAccount} {
+						end := now.Add(-13 * time.Minute)
+						tr, err := st.Trend(ctx, d, c.g, end, c.hours)
+						if err != nil {
+							t.Fatal(err)
+						}
+						w := stats.TrendWindow(c.g, end, c.hours)
+						want := map[string]map[string]int64{}
+						for _, r := range all {
+							if !r.Time.After(w.From) || r.Time.After(w.To) {
+								continue
+							}
+							lb := r.Time.In(loc).Format("2006-01-02")
+							if c.g == stats.Hourly {
+								lb = r.Time.In(loc).Format("2006-01-02 15:00")
+							}
+							name := r.Model
+							if d == stats.ByAccount {
+								name = r.Account
+							}
+							if want[lb] == nil {
+								want[lb] = map[string]int64{}
+							}
+							want[lb][name] += r.InputTokens + r.OutputTokens
+						}
+						for _, p := range tr.Periods {
+							for name, v := range p.Values {
+								if want[p.Label][name] != v {
+									t.Fatalf("%s: %v %s %d h: %s %s = %d, want %d", phase, c.g, d, c.hours, p.Label, name, v, want[p.Label][name])
+								}
+								delete(want[p.Label], name)
+							}
+							for name, v := range want[p.Label] {
+								t.Fatalf("%s: %v %s %d h: %s %s missing (want %d)", phase, c.g, d, c.hours, p.Label, name, v)
+							}
+							delete(want, p.Label)
+						}
+						if len(want) > 0 {
+							t.Fatalf("%s: periods missing: %v", phase, want)
+						}
+					}
+				}
+			}
+			add(3000, 60*24*time.Hour)
+			check("first load")
+			add(500, 3*time.Hour) // applied to the loaded cache
+			add(500, 50*24*time.Hour)
+			check("after more commits")
+			cut := now.Add(-100*time.Hour - 7*time.Minute)
+			if _, err := st.Clear(ctx, &cut); err != nil {
+				t.Fatal(err)
+			}
+			kept := all[:0]
+			for _, r := range all {
+				if r.Time.After(cut) {
+					kept = append(kept, r)
+				}
+			}
+			all = kept
+			check("after a partial clear")
+			add(300, 10*24*time.Hour)
+			check("after a partial clear and more records")
+			if _, err := st.Clear(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			all = nil
+			add(200, 2*24*time.Hour)
+			check("after clearing everything")
+		})
+	}
+}

@@ -81,6 +81,16 @@ func (s *Store) visit(ctx context.Context, pieces []piece, dims []Dimension, who
 
 func (s *Store) visitPiece(ctx context.Context, p piece, d Dimension, grouped, tokensOnly bool,
 	fn func(dim Dimension, bucket, key int64, t Totals)) error {
+	if tokensOnly && p.lvl != 0 {
+		ok, err := s.cacheCovers(ctx, p.lvl, p.lo)
+		if err != nil {
+			return err
+		}
+		if ok {
+			s.visitCached(p, d, grouped, fn)
+			return nil
+		}
+	}
 	sums := `count(*), sum(input), sum(output), sum(cached), sum(reasoning), sum(cache_creation)`
 	if tokensOnly {
 		sums = `sum(input + output)`

@@ -42,6 +42,7 @@ type Store struct {
 	rdb   *sql.DB
 	w     *writer
 	names nameCache
+	cache trendCache
 	hub   hub
 
 	closeOnce sync.Once
@@ -132,7 +133,7 @@ func open(path string, opt Options) (*Store, error) {
 	rdb.SetMaxOpenConns(opt.Readers)
 	rdb.SetMaxIdleConns(opt.Readers)
 	s := &Store{path: path, loc: opt.Location, rdb: rdb}
-	s.w, err = newWriter(ctx, wdb, opt.Location, &s.hub)
+	s.w, err = newWriter(ctx, wdb, opt.Location, &s.hub, &s.cache)
 	if err != nil {
 		wdb.Close()
 		rdb.Close()

@@ -74,6 +74,10 @@ type writer struct {
 	hbuf   []any
 	hidx   []int
 
+	cache  *trendCache   // nil when rebuilding rollups at open
+	deltas []rollupDelta // rollup changes of the open transaction, for the cache
+	opTx   bool          // the open transaction is not records
+
 	insUsage, insSeen, upRollup multiStmt
 	maxID                       *sql.Stmt
 }
@@ -124,13 +128,13 @@ type nameKey struct {
 	name string
 }
 
-func newWriter(ctx context.Context, db *sql.DB, loc *time.Location, h *hub) (*writer, error) {
+func newWriter(ctx context.Context, db *sql.DB, loc *time.Location, h *hub, cache *trendCache) (*writer, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("writer connection: %w", err)
 	}
 	w := &writer{
-		db: db, conn: conn, loc: loc, hub: h,
+		db: db, conn: conn, loc: loc, hub: h, cache: cache,
 		reqs: make(chan *writeReq, 1024), done: make(chan struct{}),
 		ids: map[nameKey]int64{}, seq: map[int64]int64{}, txSeen: map[int64]struct{}{},
 		insUsage: multiStmt{head: `INSERT INTO usage(id, account, model, input, output, cached, reasoning,
@@ -278,10 +282,12 @@ func (w *writer) run() {
 func (w *writer) runOp(r *writeReq) {
 	ctx := context.Background()
 	var changed bool
+	w.opTx = true // any write but records drops the trend cache
 	r.err = w.inTx(ctx, func() (err error) {
 		changed, err = r.op(ctx, w)
 		return err
 	})
+	w.opTx = false
 	if r.err == nil && changed {
 		w.hub.notify()
 	}
@@ -339,10 +345,14 @@ func (w *writer) inTx(ctx context.Context, fn func() error) error {
 		err = w.flush(ctx)
 	}
 	if err == nil {
-		if _, err = w.conn.ExecContext(ctx, "COMMIT"); err != nil {
-			err = fmt.Errorf("commit: %w", err)
-		}
+		err = w.cache.commitWith(func() error {
+			if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
+				return fmt.Errorf("commit: %w", err)
+			}
+			return nil
+		}, w.deltas, w.opTx)
 	}
+	w.deltas = w.deltas[:0]
 	if err != nil {
 		if _, rerr := w.conn.ExecContext(ctx, "ROLLBACK"); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("rollback: %w", rerr))
@@ -589,6 +599,9 @@ func (w *writer) flush(ctx context.Context) error {
 		return nil
 	}
 	for k, t := range w.agg.m {
+		if w.cache != nil && !w.opTx && k.lvl != levelMonth {
+			w.deltas = append(w.deltas, rollupDelta{k.lvl, k.dim, k.bucket, k.key, t.TotalTokens()})
+		}
 		args = append(args, int(k.lvl), int(k.dim), k.bucket, k.key, t.Requests, t.InputTokens, t.OutputTokens,
 			t.CachedTokens, t.ReasoningTokens, t.CacheCreationTokens)
 		if n++; n == chunk {

@@ -1,0 +1,164 @@
+package stats
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+)
+
+// trendCache keeps, in memory, the total tokens (input + output) of every day bucket and of the hour
+// buckets of the last weeks, per dimension and key: all a trend reads from rollups. A year of daily
+// trend by account is 18,000 rollup rows, a month of hourly 36,000; stepping through them in SQLite
+// costs tens of milliseconds, summing them here well under one. It holds a few hundred KB for a year.
+//
+// It is loaded on the first trend and kept exact by the writer: each commit of records applies its
+// rollup deltas while holding mu across COMMIT (so a load never sees a commit twice or misses it), and
+// any other write (clear, rebuild) drops the cache, which is then loaded again when next needed.
+type trendCache struct {
+	mu       sync.RWMutex
+	loaded   bool
+	hourFrom int64 // hour buckets from here on are cached; older hourly trends read SQLite
+	// series[level-1][dim-1]: buckets sorted by start.
+	series [2][2][]cachedBucket
+}
+
+type cachedBucket struct {
+	start  int64
+	keys   []int64
+	totals []int64
+}
+
+// cacheHours is how far back, from the load, hour buckets are cached: a little over MaxHourlyHours.
+const cacheHours = MaxHourlyHours + 48
+
+type rollupDelta struct {
+	lvl    level
+	dim    Dimension
+	bucket int64
+	key    int64
+	total  int64
+}
+
+func (c *trendCache) seriesOf(l level, d Dimension) *[]cachedBucket { return &c.series[l-1][d-1] }
+
+// add adds total to (bucket, key) of a series; mu must be held for writing.
+func (c *trendCache) add(l level, d Dimension, bucket, key, total int64) {
+	if l != levelHour && l != levelDay || (l == levelHour && bucket < c.hourFrom) {
+		return
+	}
+	s := c.seriesOf(l, d)
+	n := len(*s)
+	i := n
+	if n == 0 || (*s)[n-1].start < bucket {
+		*s = append(*s, cachedBucket{start: bucket})
+		i = n
+	} else {
+		i = sort.Search(n, func(j int) bool { return (*s)[j].start >= bucket })
+		if i == n || (*s)[i].start != bucket {
+			*s = append(*s, cachedBucket{})
+			copy((*s)[i+1:], (*s)[i:])
+			(*s)[i] = cachedBucket{start: bucket}
+		}
+	}
+	b := &(*s)[i]
+	for j, k := range b.keys {
+		if k == key {
+			b.totals[j] += total
+			return
+		}
+	}
+	b.keys = append(b.keys, key)
+	b.totals = append(b.totals, total)
+}
+
+// cacheCovers loads the cache if needed and reports whether the cache can answer level l from lo on.
+func (s *Store) cacheCovers(ctx context.Context, l level, lo int64) (bool, error) {
+	c := &s.cache
+	c.mu.RLock()
+	loaded, from := c.loaded, c.hourFrom
+	c.mu.RUnlock()
+	if !loaded {
+		c.mu.Lock()
+		if !c.loaded {
+			if err := s.loadCache(ctx); err != nil {
+				c.mu.Unlock()
+				return false, err
+			}
+		}
+		loaded, from = c.loaded, c.hourFrom
+		c.mu.Unlock()
+	}
+	return l == levelDay || lo >= from, nil
+}
+
+// loadCache reads the rollups into the cache; mu is held for writing. One SELECT is one snapshot.
+func (s *Store) loadCache(ctx context.Context) error {
+	c := &s.cache
+	c.series = [2][2][]cachedBucket{}
+	c.hourFrom = floorBoundary(levelHour, time.Now().Unix()-cacheHours*3600, s.loc)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT level, dim, bucket, key, input + output FROM rollup
+		WHERE level = ? OR (level = ? AND bucket >= ?)`, int(levelDay), int(levelHour), c.hourFrom)
+	if err != nil {
+		return fmt.Errorf("read rollups: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var l, d int
+		var b, k, t int64
+		if err := rows.Scan(&l, &d, &b, &k, &t); err != nil {
+			return fmt.Errorf("read rollups: %w", err)
+		}
+		c.add(level(l), Dimension(d), b, k, t)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read rollups: %w", err)
+	}
+	c.loaded = true
+	return nil
+}
+
+// visitCached is visitPiece for a rollup piece of a trend, answered from the cache.
+func (s *Store) visitCached(p piece, d Dimension, grouped bool, fn func(dim Dimension, bucket, key int64, t Totals)) {
+	c := &s.cache
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	ser := *c.seriesOf(p.lvl, d)
+	i := sort.Search(len(ser), func(j int) bool { return ser[j].start >= p.lo })
+	for ; i < len(ser) && ser[i].start < p.hi; i++ {
+		b := &ser[i]
+		at := b.start
+		if grouped {
+			at = p.lo
+		}
+		for j, k := range b.keys {
+			fn(d, at, k, Totals{InputTokens: b.totals[j]})
+		}
+	}
+}
+
+// The writer's side.
+
+// commitWith runs commit holding the cache lock, then applies the transaction's deltas (or, for a
+// write that is not records, drops the cache).
+func (c *trendCache) commitWith(commit func() error, deltas []rollupDelta, invalidate bool) error {
+	if c == nil {
+		return commit()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := commit()
+	if err != nil || !c.loaded {
+		return err
+	}
+	if invalidate {
+		c.loaded = false
+		c.series = [2][2][]cachedBucket{}
+		return nil
+	}
+	for _, d := range deltas {
+		c.add(d.lvl, d.dim, d.bucket, d.key, d.total)
+	}
+	return nil
+}
