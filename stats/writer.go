@@ -66,7 +66,7 @@ type writer struct {
 	// top is an upper bound of the largest row id in usage (-1: none): a second above it holds no row
 	// yet, so its sequence starts at 0 without asking SQLite. Live records always arrive there.
 	top int64
-	// Rows wait in rows (usageCols values each) until a multi-row INSERT takes chunk of them: one
+	// Rows wait in rows (11 values each) until a multi-row INSERT takes chunk of them: one
 	// statement per chunk costs far less than one per row.
 	rows   []any
 	nrows  int
@@ -84,8 +84,6 @@ type writer struct {
 
 // chunk is how many rows one multi-row statement carries.
 const chunk = 64
-
-const usageCols = 11
 
 // multiStmt prepares, once per row count, a statement whose VALUES or IN list repeats one group.
 type multiStmt struct {
@@ -233,40 +231,34 @@ func (w *writer) run() {
 		}
 	drain:
 		for n < maxGroup {
-			if linger != nil && n >= lingerRecords {
+			if n >= lingerRecords {
 				linger = nil
 			}
+			var r *writeReq
+			var ok bool
 			if linger == nil {
 				select {
-				case r, ok := <-w.reqs:
-					if !ok {
-						break drain
-					}
-					if r.op != nil {
-						op = r
-						break drain
-					}
-					group = append(group, r)
-					n += len(r.recs)
+				case r, ok = <-w.reqs:
 				default:
 					break drain
 				}
-				continue
-			}
-			select {
-			case r, ok := <-w.reqs:
-				if !ok {
-					break drain
+			} else {
+				select {
+				case r, ok = <-w.reqs:
+				case <-linger:
+					linger = nil
+					continue
 				}
-				if r.op != nil {
-					op = r
-					break drain
-				}
-				group = append(group, r)
-				n += len(r.recs)
-			case <-linger:
-				linger = nil
 			}
+			if !ok {
+				break drain
+			}
+			if r.op != nil {
+				op = r
+				break drain
+			}
+			group = append(group, r)
+			n += len(r.recs)
 		}
 		if timer != nil {
 			timer.Stop() // Go ≥ 1.23: no stale tick is left in the channel after Stop
