@@ -70,6 +70,9 @@ func runCmd(args []string) error {
 	records := fs.Int("records", 10_000_000, "records in the query data set")
 	dur := fs.Duration("duration", 10*time.Second, "length of each ingest phase")
 	reps := fs.Int("reps", 30, "repetitions of each query")
+	target := fs.String("url", "", "drive this running server (with -token) instead of starting one; implies -ingest-only")
+	targetToken := fs.String("token", "", "the token of the server given by -url")
+	onlyIngest := fs.Bool("ingest-only", false, "run only the ingest phases (for quick checks; writes no report input)")
 	maxAge := fs.Duration("max-age", 6*time.Hour, "regenerate the data set when its last record is older (windows end at now)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -90,6 +93,14 @@ func runCmd(args []string) error {
 		{"single", 64, 1, true},
 		{"batched", 8, 1000, true},
 		{"batched-no-ids", 8, 1000, false},
+	}
+	if *target != "" {
+		srv := &server{url: *target, token: *targetToken}
+		for _, ph := range phases {
+			r := ingest(srv, ph.conns, ph.batch, ph.ids, *dur, runID+"-"+ph.name)
+			fmt.Fprintf(os.Stderr, "%s: %.0f records/s, p50 %.2f ms, p99 %.2f ms, %d errors\n", ph.name, r.RecordsPerS, r.P50ms, r.P99ms, r.Errors)
+		}
+		return nil
 	}
 	for _, ph := range phases {
 		dataDir, err := os.MkdirTemp(*dir, "ingest-")
@@ -115,6 +126,9 @@ func runCmd(args []string) error {
 		os.RemoveAll(dataDir)
 	}
 
+	if *onlyIngest {
+		return nil
+	}
 	// Queries on the large data set, through a hard link so the cached file is not copied.
 	fmt.Fprintf(os.Stderr, "data set of %d records (generated when missing or stale)\n", *records)
 	path, meta, err := dataset.Cached(context.Background(), *dir, *records, *maxAge, time.UTC)
