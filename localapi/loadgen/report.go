@@ -251,4 +251,3 @@ func loadAvg() string {
 	}
 	return strings.Join(f[:3], " ")
 }
-
