@@ -145,4 +145,3 @@ func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
 	p.cmd.Process.Signal(os.Interrupt)
 	<-p.exited
 }
-
