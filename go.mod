@@ -3,7 +3,10 @@ module github.com/tokenstats/tokenstats
 go 1.26.0
 
 require (
+	fyne.io/fyne/v2 v2.7.1 // indirect
+	fyne.io/systray v1.12.2 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
+	github.com/godbus/dbus/v5 v5.2.4 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
 	github.com/ncruces/go-strftime v1.1.0 // indirect

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokenstats/tokenstats/stats"
@@ -27,6 +28,9 @@ type Config struct {
 	Logger       *slog.Logger
 	// Now is the clock; nil means time.Now. Tests set it to pin windows.
 	Now func() time.Time
+	// OnShow is called by POST /app/show (a second launch asking this one to show its window); nil
+	// answers 404, as a headless instance has no window. SetOnShow sets it later.
+	OnShow func()
 }
 
 // Server serves the local API. It is an http.Handler.
@@ -35,6 +39,7 @@ type Server struct {
 	mux   *http.ServeMux
 	mu    sync.RWMutex
 	token string
+	show  atomic.Pointer[func()]
 }
 
 // New builds a Server.
@@ -46,6 +51,9 @@ func New(cfg Config) *Server {
 		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), token: cfg.Token}
+	if cfg.OnShow != nil {
+		s.SetOnShow(cfg.OnShow)
+	}
 	s.routes()
 	return s
 }
@@ -60,6 +68,7 @@ func (s *Server) routes() {
 	s.handle("/stats/trend/account", http.MethodGet, s.trend(stats.ByAccount))
 	s.handle("/stats/clear", http.MethodDelete, s.clear)
 	s.handle("/stats/db-info", http.MethodGet, s.dbInfo)
+	s.handle("/app/show", http.MethodPost, s.showWindow)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route: "+r.URL.Path)
 	})
