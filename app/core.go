@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/tokenstats/tokenstats/localapi"
@@ -70,6 +71,9 @@ func startCore(cfg Config, getenv func(string) string, log *slog.Logger) (*Core,
 		return fail(fmt.Errorf("listen on %s: %w", cfg.Listen, err))
 	}
 	c.URL = "http://" + c.listener.Addr().String()
+	if err := writeURLFile(cfg.DataDir, c.URL); err != nil {
+		return fail(err)
+	}
 	c.server = &http.Server{
 		Handler:           c.API,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -109,6 +113,9 @@ func (c *Core) shutdown() error {
 		c.Store = nil
 	}
 	if c.lock != nil {
+		if c.URL != "" {
+			os.Remove(urlFile(c.Config.DataDir)) // before unlocking: the next holder writes its own
+		}
 		c.lock.Close()
 		c.lock = nil
 	}
