@@ -125,4 +125,3 @@ func showRunning(cfg Config, getenv func(string) string, stdout, stderr io.Write
 	fmt.Fprintf(stderr, "tokenstats: %v, and asking it to show its window failed: %v\n", errLocked, err)
 	return 1
 }
-
