@@ -4,7 +4,7 @@ BIN     := bin/tokenstats
 VERSION ?= 0.1.0
 LDFLAGS := -X github.com/tokenstats/tokenstats/app.version=$(VERSION)
 
-.PHONY: all build run test deps build-deps vet fmt clean
+.PHONY: all build run test deps build-deps vet fmt clean package
 
 all: build
 
@@ -28,6 +28,16 @@ vet:
 
 test: deps vet
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+# The platform package, by `fyne package` (fyne.io/tools) from FyneApp.toml, into dist/. On Linux a
+# tar.xz holding the binary, a .desktop entry and the icon, with a Makefile that installs them
+# (`make user-install` or `sudo make install`); on macOS an .app, on Windows an .exe with the icon.
+FYNE_TOOLS ?= fyne.io/tools/cmd/fyne@v1.7.4
+package: build-deps
+	$(GO) run $(FYNE_TOOLS) package --release --app-version $(VERSION)
+	@mkdir -p dist
+	@for f in "Token Stats.tar.xz" "Token Stats.app" "Token Stats.exe"; do \
+		if [ -e "$$f" ]; then rm -rf "dist/$$f"; mv "$$f" dist/ && echo "dist/$$f"; fi; done
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
