@@ -485,4 +485,3 @@ func checkNotBlank(t *testing.T, path string) {
 		t.Errorf("the window looks blank: %dx%d, %d colours, std dev %.1f", b.Dx(), b.Dy(), len(colours), sd)
 	}
 }
-

@@ -29,7 +29,7 @@ func TestTodayWindowStartsAtLocalMidnight(t *testing.T) {
 	_, err = st.Record(ctx,
 		at(time.Date(2026, 3, 9, 23, 59, 59, 0, loc), 1000, 0), // yesterday, local
 		at(time.Date(2026, 3, 10, 0, 0, 0, 0, loc), 10, 5),     // midnight: today
-		at(now.Add(-20*time.Minute), 100, 50),                 // today and the last hour
+		at(now.Add(-20*time.Minute), 100, 50),                  // today and the last hour
 	)
 	if err != nil {
 		t.Fatal(err)
