@@ -374,6 +374,15 @@ func TestBrowserTab(t *testing.T) {
 		w, _ := chromedp.Run(tab, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
 		t.Errorf("at 375 px the page is %d px wide", w)
 	}
+	if os.Getenv("TOKENSTATS_SCREENSHOT") != "" {
+		// The charts re-render for the narrow width; wait for them before the phone-sized screenshot.
+		chromedp.Run(tab, chromedp.Poll[chromedp.Void](`['chart-model', 'chart-account'].every(id => {
+			const img = document.getElementById(id); return img.src.includes('width=3') && img.complete && img.naturalWidth > 0; })`,
+			chromedp.WithPollingTimeout(10*time.Second)))
+		if narrow, err := chromedp.Run(tab, chromedp.FullScreenshot(100)); err == nil {
+			os.WriteFile(strings.TrimSuffix(out, ".png")+"-375.png", narrow, 0o644)
+		}
+	}
 	do("wide viewport", chromedp.EmulateViewport(1280, 1000))
 
 	// Clear everything, through the confirmation.

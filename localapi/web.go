@@ -7,7 +7,9 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tokenstats/tokenstats/assets/web"
@@ -34,6 +36,12 @@ const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-sr
 	"form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 var loginPage = template.Must(template.ParseFS(web.Files, "login.html"))
+
+// LoginURL is the link that opens the browser tab signed in (the tray's "Open in browser"): base is the
+// listener's address, e.g. http://127.0.0.1:8788.
+func LoginURL(base, token string) string {
+	return strings.TrimSuffix(base, "/") + "/?token=" + url.QueryEscape(token)
+}
 
 func (s *Server) webRoutes() {
 	s.mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -122,6 +130,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	changes, stop := s.cfg.Store.Changes()
 	defer stop()
 	rc := http.NewResponseController(w)
+	// The listener's ReadTimeout would end a long stream (its expiry cancels the request); this request
+	// has no body left to read.
+	rc.SetReadDeadline(time.Time{})
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprint(w, "retry: 3000\n\nevent: ready\ndata: {}\n\n")
 	if rc.Flush() != nil {

@@ -479,3 +479,47 @@ func TestEventStreamEndsWhenStoreCloses(t *testing.T) {
 		t.Error("the event stream outlived the store")
 	}
 }
+
+func TestEventStreamOutlivesReadTimeout(t *testing.T) {
+	store, _, err := stats.Open(filepath.Join(t.TempDir(), "rt.db"), stats.Options{Location: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	api := New(Config{Store: store, Token: testToken})
+	srv := httptest.NewUnstartedServer(api)
+	srv.Config.ReadTimeout = 300 * time.Millisecond // the app sets minutes; the stream must outlive it
+	srv.Config.RegisterOnShutdown(api.Shutdown)
+	srv.Start()
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL+"/stats/events", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	if name, _ := readEvent(t, r); name != "ready" {
+		t.Fatalf("first event %q", name)
+	}
+	time.Sleep(time.Second)
+	if _, err := store.Record(context.Background(), stats.Record{Time: time.Now(), Model: "m", Account: "a", InputTokens: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if name, _ := readEvent(t, r); name != "change" {
+		t.Fatalf("event %q after the read timeout, want change", name)
+	}
+}
+
+func TestLoginURL(t *testing.T) {
+	h := newWebHarness(t)
+	link := LoginURL(h.srv.URL+"/", "a b&c")
+	if want := h.srv.URL + "/?token=a+b%26c"; link != want {
+		t.Errorf("LoginURL = %q, want %q", link, want)
+	}
+	resp, _ := h.raw("GET", strings.TrimPrefix(LoginURL("", testToken), ""))
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the login link does not log in: %d", resp.StatusCode)
+	}
+}
