@@ -288,6 +288,24 @@ func TestBrowserTab(t *testing.T) {
 	}
 	checkRange(24)
 
+	// Shortened numbers are the desktop's, number for number, rounding ties included.
+	samples := []int64{0, 7, 999, 1000, 1049, 1050, 1150, 1250, 1350, 1450, 2250, 999_949, 999_950, 1_000_000,
+		1_250_000, 12_345_678, 999_950_000, 1_234_567_890, 3_750_000_000_000, 1 << 40, 9_007_199_254_740_991}
+	for i := int64(1); i < 3000; i++ {
+		samples = append(samples, i*i*i*7+i)
+	}
+	b, _ := json.Marshal(samples)
+	formatted, err := chromedp.Run(tab, chromedp.Evaluate[[][2]string](
+		`(`+string(b)+`).map(n => [TokenStatsFormat.short(n), TokenStatsFormat.exact(n)])`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range samples {
+		if want := [2]string{ui.Short(n), ui.Exact(n)}; formatted[i] != want {
+			t.Errorf("%d: page writes %q, the desktop %q", n, formatted[i], want)
+		}
+	}
+
 	// The hostile name is a table cell's text, and no element came from it.
 	hostile, err := chromedp.Run(tab, chromedp.Evaluate[map[string]int](`({
 		cells: [...document.querySelectorAll('#table-model td.name')].filter(td => td.textContent === `+jsString(hostileName)+`).length,

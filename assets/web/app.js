@@ -21,8 +21,7 @@
     account: { rows: [], key: 'total', desc: true, filter: '', field: 'account_email' },
   };
 
-  // short writes counts like the desktop: 999, 1.2K, 3.4M, 5.6B; one decimal, ".0" dropped. Ties round
-  // half to even on the exact binary value, as Go's strconv does, so both show the same text.
+  // short writes counts like the desktop (ui.Short): 999, 1.2K, 3.4M, 5.6B; one decimal, ".0" dropped.
   function short(n) {
     const neg = n < 0;
     let v = Math.abs(n);
@@ -36,9 +35,11 @@
     if (u === 0) {
       s = String(Math.abs(n));
     } else {
-      const t = v * 10;
-      if (Number.isInteger(t * 2) && !Number.isInteger(t)) {
-        let q = Math.floor(t);
+      // toFixed rounds the exact binary value, like Go, but sends exact ties up where Go picks the even
+      // digit. A double is exactly halfway between tenths only when it is an odd number of quarters.
+      const quarters = v * 4;
+      if (Number.isInteger(quarters) && quarters % 2 === 1) {
+        let q = Math.floor(v * 10);
         if (q % 2 === 1) q++;
         s = (q / 10).toFixed(1);
       } else {
@@ -55,6 +56,9 @@
     const s = String(Math.abs(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
     return n < 0 ? '-' + s : s;
   }
+
+  // For tests: the formatting must match the desktop's (ui.Short, ui.Exact) number for number.
+  window.TokenStatsFormat = Object.freeze({ short, exact });
 
   function setStatus(text, failed) {
     const el = $('status');
@@ -114,6 +118,7 @@
       .catch((err) => {
         document.body.dataset.state = 'error';
         if (err.status === 401) {
+          stopPolling(); // nothing to gain from asking again until the user signs in
           setStatus('Signed out: the session ended or the token changed. Reload the page to sign in again.', true);
         } else {
           setStatus('Loading failed: ' + err.message, true);
