@@ -138,17 +138,18 @@ func isPublic(path string) bool {
 }
 
 // authorize answers 0 when the request may go on, else the status and message to refuse it with. The
-// Bearer token allows everything. The browser session cookie allows reads; a change made with it must
-// also come from the tab's own script (same Origin plus a header no cross-site form or image can send),
-// and ingest never takes it.
+// Bearer token allows everything. The browser session cookie allows reads and the one change the tab
+// offers (clear), which must also come from the tab's own script (same Origin plus a header no
+// cross-site form or image can send); ingest and any other change need the token.
 func (s *Server) authorize(r *http.Request) (int, string) {
 	if s.bearerOK(r) {
 		return 0, ""
 	}
-	if r.URL.Path == "/usage" || !s.sessions.valid(r, s.cfg.Now()) {
+	read := r.Method == http.MethodGet || r.Method == http.MethodHead
+	if !s.sessions.valid(r, s.cfg.Now()) || !read && r.URL.Path != "/stats/clear" {
 		return http.StatusUnauthorized, "missing or wrong token: send Authorization: Bearer <token> (tokenstats token prints it)"
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead && !fromOwnPage(r) {
+	if !read && !fromOwnPage(r) {
 		return http.StatusForbidden, "a change made with the browser session must come from the Token Stats page itself"
 	}
 	return 0, ""

@@ -261,6 +261,13 @@ func TestCookieWritesNeedOwnPage(t *testing.T) {
 	if resp.StatusCode != 401 {
 		t.Errorf("POST /usage with only the cookie: %d, want 401", resp.StatusCode)
 	}
+	// The cookie makes no other change, whatever the route or method.
+	for _, c := range []struct{ method, path string }{{"PUT", "/stats/clear"}, {"POST", "/stats/summary"},
+		{"DELETE", "/stats/db-info"}, {"PATCH", "/"}} {
+		if resp, body := h.raw(c.method, c.path, "Cookie", cookie, PageHeader, "1", "Origin", own); resp.StatusCode != 401 && resp.StatusCode != 405 {
+			t.Errorf("%s %s with the cookie and page marks: %d %s", c.method, c.path, resp.StatusCode, body)
+		}
+	}
 	// The Bearer token still clears without any page marks (API clients are not browsers).
 	if code, _ := h.do("DELETE", "/stats/clear", ""); code != 200 {
 		t.Errorf("DELETE with the Bearer token: %d", code)
