@@ -13,6 +13,7 @@ import (
 	"fyne.io/systray"
 
 	"github.com/tokenstats/tokenstats/assets/icons"
+	"github.com/tokenstats/tokenstats/localapi"
 )
 
 // AppID is the application ID; FyneApp.toml carries the same (a test checks they agree).
@@ -70,7 +71,7 @@ func runDesktop(cfg Config, getenv func(string) string, stdout, stderr io.Writer
 
 	trayOn := setupTray(a, trayActions{
 		showDashboard: dash.Show,
-		browserURL:    func() string { return core.URL + "/?token=" + core.API.Token() },
+		browserURL:    func() string { return localapi.LoginURL(core.URL, core.API.Token()) },
 		ingestURL:     func() string { return core.URL + "/usage" },
 		token:         core.API.Token,
 		quit:          a.Quit,

@@ -50,6 +50,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		fmt.Fprint(stdout, usageText)
 		fmt.Fprintln(stdout, "  run 'tokenstats --help' for the flags")
 		return 0
+	case "record":
+		return runRecord(cfg, cfg.Args, getenv, os.Stdin, stdout, stderr)
 	case "token":
 		t, err := loadToken(cfg.DataDir, getenv)
 		if err != nil {
@@ -77,6 +79,9 @@ func runApp(cfg Config, getenv func(string) string, stdout, stderr io.Writer) in
 
 // runHeadless serves until SIGINT or SIGTERM.
 func runHeadless(cfg Config, getenv func(string) string, stdout, stderr io.Writer) int {
+	// Catch signals before announcing the URL, so a caller that reacts to the URL can always stop us cleanly.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	log := newLogger(stderr)
 	core, err := startCore(cfg, getenv, log)
 	if err != nil {
@@ -84,8 +89,6 @@ func runHeadless(cfg Config, getenv func(string) string, stdout, stderr io.Write
 		return 1
 	}
 	fmt.Fprintf(stdout, "Token Stats %s listening on %s (data: %s)\n", Version(), core.URL, cfg.DataDir)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	code := 0
 	select {
 	case <-ctx.Done():
