@@ -2,8 +2,11 @@ package app
 
 import (
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/widget"
+
+	"github.com/tokenstats/tokenstats/assets/icons"
 )
 
 // Temporary until package ui lands: a plain window with the ingest URL.
@@ -14,7 +17,12 @@ type placeholderDashboard struct{ w fyne.Window }
 
 func newDashboard(a fyne.App, core *Core, _ *settingsBackend, onClose func()) dashboard {
 	w := a.NewWindow("Token Stats")
-	w.SetContent(container.NewPadded(widget.NewLabel("Token Stats is recording at " + core.URL + "/usage")))
+	logo := canvas.NewImageFromResource(icons.App)
+	logo.SetMinSize(fyne.NewSize(128, 128))
+	logo.FillMode = canvas.ImageFillContain
+	w.SetContent(container.NewCenter(container.NewVBox(logo,
+		widget.NewLabelWithStyle("Token Stats", fyne.TextAlignCenter, fyne.TextStyle{Bold: true}),
+		widget.NewLabel("Recording at "+core.URL+"/usage"))))
 	w.Resize(fyne.NewSize(900, 600))
 	w.SetCloseIntercept(onClose)
 	return &placeholderDashboard{w: w}
