@@ -380,6 +380,52 @@ func desktopE2E(t *testing.T, bin string) {
 		t.Errorf("recording while hidden: %v", err)
 	}
 
+	// The tray menu, as a panel sees it: the five entries in order; "Open dashboard" brings the window back.
+	menu, entries, err := trayMenu(conn, item)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var labels []string
+	openID := int32(-1)
+	for _, e := range entries {
+		if e.Label != "" {
+			labels = append(labels, e.Label)
+		}
+		if e.Label == "Open dashboard" {
+			openID = e.ID
+		}
+	}
+	if got, want := strings.Join(labels, "|"), "Open dashboard|Open in browser|Copy ingest URL|Copy token|Quit"; got != want {
+		t.Errorf("tray menu %q, want %q", got, want)
+	}
+	if openID >= 0 {
+		if err := menu.Call("com.canonical.dbusmenu.Event", 0, openID, "clicked", dbus.MakeVariant(""), uint32(0)).Err; err != nil {
+			t.Fatalf("click Open dashboard: %v", err)
+		}
+		if err := waitFor(10*time.Second, func() error {
+			_, viewable, err := xWindow(display, "Token Stats")
+			if err == nil && !viewable {
+				err = fmt.Errorf("still hidden")
+			}
+			return err
+		}); err != nil {
+			t.Errorf("Open dashboard in the tray menu did not show the window: %v", err)
+		}
+		// Hide it again for the second-launch check below.
+		if err := x11CloseWindow(display, winID); err != nil {
+			t.Fatal(err)
+		}
+		if err := waitFor(10*time.Second, func() error {
+			_, viewable, err := xWindow(display, "Token Stats")
+			if err == nil && viewable {
+				err = fmt.Errorf("still viewable")
+			}
+			return err
+		}); err != nil {
+			t.Fatalf("closing the window again did not hide it: %v", err)
+		}
+	}
+
 	// A headless second launch: a clear error, exit 1.
 	var out2 bytes.Buffer
 	second := launch("--headless")

@@ -169,3 +169,43 @@ func x11CloseWindow(display string, win uint32) error {
 	_, err = intern("WM_DELETE_WINDOW")
 	return err
 }
+
+// menuEntry is one dbusmenu item: its id and label.
+type menuEntry struct {
+	ID    int32
+	Label string
+}
+
+type dbusmenuLayout struct {
+	ID       int32
+	Props    map[string]dbus.Variant
+	Children []dbus.Variant
+}
+
+// trayMenu reads the item's menu over com.canonical.dbusmenu, as a panel does to draw it.
+func trayMenu(conn *dbus.Conn, it sniItem) (dbus.BusObject, []menuEntry, error) {
+	v, err := conn.Object(it.Bus, it.Path).GetProperty("org.kde.StatusNotifierItem.Menu")
+	if err != nil {
+		return nil, nil, fmt.Errorf("read Menu: %w", err)
+	}
+	path, ok := v.Value().(dbus.ObjectPath)
+	if !ok {
+		return nil, nil, fmt.Errorf("Menu is %v, not an object path", v)
+	}
+	menu := conn.Object(it.Bus, path)
+	var rev uint32
+	var root dbusmenuLayout
+	if err := menu.Call("com.canonical.dbusmenu.GetLayout", 0, int32(0), int32(-1), []string{}).Store(&rev, &root); err != nil {
+		return nil, nil, fmt.Errorf("GetLayout: %w", err)
+	}
+	var entries []menuEntry
+	for _, c := range root.Children {
+		var child dbusmenuLayout
+		if err := dbus.Store([]interface{}{c.Value()}, &child); err != nil {
+			return nil, nil, fmt.Errorf("decode menu item %v: %w", c, err)
+		}
+		label, _ := child.Props["label"].Value().(string)
+		entries = append(entries, menuEntry{ID: child.ID, Label: label})
+	}
+	return menu, entries, nil
+}
