@@ -72,8 +72,10 @@ type Dashboard struct {
 	wantData  bool // a full refresh is asked
 	wantChart bool // a chart redraw is asked
 	visible   bool
-	stale     bool // data changed while hidden
-	pending   int  // background jobs not yet applied, for tests
+	stale     bool  // data changed while hidden
+	pending   int   // background jobs not yet applied, for tests
+	loads     int   // data refreshes run, for tests
+	shown     int64 // records in the store at the last applied refresh, for tests
 	debounce  *time.Timer
 	cond      *sync.Cond
 }
@@ -97,16 +99,7 @@ func NewDashboard(a fyne.App, deps Deps) *Dashboard {
 	d.win = a.NewWindow(lang.L("Token Stats"))
 	d.build(a)
 	d.win.Resize(fyne.NewSize(1120, 780))
-	d.win.SetCloseIntercept(func() {
-		d.mu.Lock()
-		d.visible = false
-		d.mu.Unlock()
-		if d.deps.OnClose != nil {
-			d.deps.OnClose()
-		} else {
-			d.win.Hide()
-		}
-	})
+	d.win.SetCloseIntercept(d.userClosed)
 	a.Settings().AddListener(func(fyne.Settings) { d.askChart() }) // light/dark switch
 	go d.worker()
 	go d.follow()
@@ -153,6 +146,18 @@ func (d *Dashboard) build(a fyne.App) {
 	body.Offset = 0.45
 	top := container.NewVBox(bar, d.onboard.obj, d.cards.box)
 	d.win.SetContent(container.NewBorder(top, nil, nil, nil, body))
+}
+
+// userClosed handles the window's close button: live updates pause until the window is shown again.
+func (d *Dashboard) userClosed() {
+	d.mu.Lock()
+	d.visible = false
+	d.mu.Unlock()
+	if d.deps.OnClose != nil {
+		d.deps.OnClose()
+	} else {
+		d.win.Hide()
+	}
 }
 
 // Window is the dashboard's window.
@@ -282,6 +287,9 @@ func (d *Dashboard) worker() {
 		var snap *snapshot
 		if data {
 			snap = d.load(end, hours)
+			d.mu.Lock()
+			d.loads++
+			d.mu.Unlock()
 		}
 		var img image.Image
 		var chartErr error
@@ -369,6 +377,9 @@ func (d *Dashboard) apply(s *snapshot) {
 		d.setStatus(lang.L("Loading failed: {{.Error}}", map[string]any{"Error": s.err.Error()}))
 		return
 	}
+	d.mu.Lock()
+	d.shown = s.records
+	d.mu.Unlock()
 	d.cards.set(s.summary)
 	d.models.setRows(s.models)
 	d.accounts.setRows(s.accounts)
