@@ -80,6 +80,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		return c, err
 	}
 	fs.BoolVar(&c.Headless, "headless", headless, "run only the listener and the store, no window (TOKENSTATS_HEADLESS)")
+	showVersion := fs.Bool("version", false, "print the version and exit (same as the version command)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageText)
 		fs.PrintDefaults()
@@ -89,6 +90,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	}
 	if rest := fs.Args(); len(rest) > 0 {
 		c.Command, c.Args = rest[0], rest[1:]
+	}
+	if *showVersion {
+		c.Command = "version"
 	}
 	if c.DataDir == "" {
 		if c.DataDir, err = defaultDataDir(getenv); err != nil {

@@ -76,6 +76,9 @@ func runApp(cfg Config, getenv func(string) string, stdout, stderr io.Writer) in
 
 // runHeadless serves until SIGINT or SIGTERM.
 func runHeadless(cfg Config, getenv func(string) string, stdout, stderr io.Writer) int {
+	// Catch signals before announcing the URL, so a caller that reacts to the URL can always stop us cleanly.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	log := newLogger(stderr)
 	core, err := startCore(cfg, getenv, log)
 	if err != nil {
@@ -83,8 +86,6 @@ func runHeadless(cfg Config, getenv func(string) string, stdout, stderr io.Write
 		return 1
 	}
 	fmt.Fprintf(stdout, "Token Stats %s listening on %s (data: %s)\n", Version(), core.URL, cfg.DataDir)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	code := 0
 	select {
 	case <-ctx.Done():

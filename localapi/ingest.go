@@ -286,10 +286,10 @@ func parseTimestamp(raw json.RawMessage, now time.Time) (time.Time, error) {
 		return time.Time{}, errors.New("must be whole unix seconds or an RFC 3339 string")
 	}
 	n, err := strconv.ParseInt(string(raw), 10, 64)
-	if err != nil || n > 1<<38 {
+	switch {
+	case err != nil || n >= 100_000_000_000_000:
 		return time.Time{}, errors.New("is too large for unix seconds")
-	}
-	if n > 100_000_000_000 {
+	case n >= 100_000_000_000: // year 5138 in seconds, but 1973 onwards in milliseconds
 		return time.Time{}, errors.New("looks like milliseconds; send unix seconds")
 	}
 	return time.Unix(n, 0), nil
