@@ -40,7 +40,7 @@ func newCards() *cards {
 		cd.text.label.TextStyle.Bold = true
 		objs[i] = widget.NewCard("", lang.L(cd.caption), cd.text)
 	}
-	c.box = container.NewGridWrap(fyne.NewSize(150, 96), objs...)
+	c.box = container.NewGridWithColumns(len(objs), objs...)
 	return c
 }
 

@@ -98,7 +98,7 @@ func NewDashboard(a fyne.App, deps Deps) *Dashboard {
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.win = a.NewWindow(lang.L("Token Stats"))
 	d.build(a)
-	d.win.Resize(fyne.NewSize(1120, 780))
+	d.win.Resize(fyne.NewSize(1240, 820))
 	d.win.SetCloseIntercept(d.userClosed)
 	a.Settings().AddListener(func(fyne.Settings) { d.askChart() }) // light/dark switch
 	go d.worker()
@@ -126,7 +126,8 @@ func (d *Dashboard) build(a fyne.App) {
 	clearBtn.Importance = widget.DangerImportance
 	settingsBtn := widget.NewButtonWithIcon(lang.L("Settings"), theme.SettingsIcon(), d.showSettings)
 	bar := container.NewBorder(nil, nil,
-		container.NewHBox(widget.NewLabel(lang.L("Range")), d.rangeSel, d.refresh),
+		container.NewHBox(widget.NewLabel(lang.L("Range")),
+			container.NewGridWrap(fyne.NewSize(180, d.rangeSel.MinSize().Height), d.rangeSel), d.refresh),
 		container.NewHBox(clearBtn, settingsBtn), d.status)
 
 	d.cards = newCards()

@@ -62,9 +62,9 @@ func newBreakdownTable(title string) *breakdownTable {
 		btn.SetText(b.headerText(c))
 		btn.OnTapped = func() { b.sortBy(c) }
 	}
-	b.table.SetColumnWidth(int(colName), 220)
+	b.table.SetColumnWidth(int(colName), 170)
 	for c := colRequests; c < numColumns; c++ {
-		b.table.SetColumnWidth(int(c), 82)
+		b.table.SetColumnWidth(int(c), 72)
 	}
 	b.table.StickyColumnCount = 1
 
