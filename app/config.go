@@ -51,6 +51,7 @@ desktop window, a tray icon and a browser tab.
 Commands:
   (none)    start the app (desktop window and tray; headless when no display is available)
   token     print the API token proxies must send
+  record    send one usage record to the running app (tokenstats record --help)
   version   print the version
   help      print this help
 

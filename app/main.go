@@ -50,6 +50,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		fmt.Fprint(stdout, usageText)
 		fmt.Fprintln(stdout, "  run 'tokenstats --help' for the flags")
 		return 0
+	case "record":
+		return runRecord(cfg, cfg.Args, getenv, os.Stdin, stdout, stderr)
 	case "token":
 		t, err := loadToken(cfg.DataDir, getenv)
 		if err != nil {

@@ -39,6 +39,11 @@ type wireRecord struct {
 	Timestamp      json.RawMessage `json:"timestamp"`
 	RequestID      *string         `json:"request_id"`
 	Source         *string         `json:"source"`
+	// Provider-native usage, normalised by the server (docs/usage-normalization.md): the usage object as
+	// the upstream returned it, or a whole response body or final stream event; provider is optional.
+	Usage    json.RawMessage `json:"usage"`
+	Response json.RawMessage `json:"response"`
+	Provider *string         `json:"provider"`
 }
 
 // ingest is POST /usage: one record or an array of records, all stored or none.
@@ -182,6 +187,10 @@ func (wr *wireRecord) record(now time.Time) (stats.Record, error) {
 	if wr.IsAntigravity != nil {
 		rec.IsAntigravity = *wr.IsAntigravity
 	}
+	native, hasNative, err := wr.nativeUsage()
+	if err != nil {
+		return rec, err
+	}
 	counts := []struct {
 		field    string
 		raw      json.RawMessage
@@ -194,13 +203,21 @@ func (wr *wireRecord) record(now time.Time) (stats.Record, error) {
 		{"reasoning_tokens", wr.Reasoning, &rec.ReasoningTokens, false},
 		{"cache_creation_tokens", wr.CacheCreation, &rec.CacheCreationTokens, false},
 	}
+	if hasNative {
+		rec.InputTokens, rec.OutputTokens, rec.CachedTokens = native.InputTokens, native.OutputTokens, native.CachedTokens
+		rec.ReasoningTokens, rec.CacheCreationTokens = native.ReasoningTokens, native.CacheCreationTokens
+	}
+	// Explicit token fields win over usage/response, field by field.
 	for _, c := range counts {
 		v, present, err := parseCount(c.raw)
 		if err != nil {
 			return rec, &stats.FieldError{Index: -1, Field: c.field, Msg: err.Error()}
 		}
-		if !present && c.required {
-			return rec, &stats.FieldError{Index: -1, Field: c.field, Msg: "is required"}
+		if !present {
+			if c.required && !hasNative {
+				return rec, &stats.FieldError{Index: -1, Field: c.field, Msg: "is required (or send usage or response)"}
+			}
+			continue
 		}
 		*c.dst = v
 	}
@@ -214,6 +231,38 @@ func (wr *wireRecord) record(now time.Time) (stats.Record, error) {
 	}
 	return rec, nil
 }
+
+// nativeUsage normalises the record's usage or response member, when it has one.
+func (wr *wireRecord) nativeUsage() (stats.Usage, bool, error) {
+	provider := ""
+	if wr.Provider != nil {
+		provider = *wr.Provider
+		if !stats.ValidProvider(provider) {
+			return stats.Usage{}, false, &stats.FieldError{Index: -1, Field: "provider",
+				Msg: fmt.Sprintf("unknown provider %q: use one of %s", truncate(provider), strings.Join(stats.Providers, ", "))}
+		}
+	}
+	hasUsage, hasResponse := present(wr.Usage), present(wr.Response)
+	field, raw := "usage", wr.Usage
+	switch {
+	case hasUsage && hasResponse:
+		return stats.Usage{}, false, &stats.FieldError{Index: -1, Field: "usage", Msg: "send either usage or response, not both"}
+	case hasResponse:
+		field, raw = "response", wr.Response
+	case !hasUsage:
+		if wr.Provider != nil {
+			return stats.Usage{}, false, &stats.FieldError{Index: -1, Field: "provider", Msg: "only applies together with usage or response"}
+		}
+		return stats.Usage{}, false, nil
+	}
+	u, err := stats.NormalizeUsage(raw, provider)
+	if err != nil {
+		return stats.Usage{}, false, &stats.FieldError{Index: -1, Field: field, Msg: err.Error()}
+	}
+	return u, true, nil
+}
+
+func present(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
 
 // parseCount reads a token count: a non-negative whole JSON number.
 func parseCount(raw json.RawMessage) (v int64, present bool, err error) {
