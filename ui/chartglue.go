@@ -3,15 +3,29 @@ package ui
 import (
 	"image"
 
-	"github.com/tokenstats/tokenstats/stats"
-)
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/lang"
 
-// renderTrend draws the trend chart at w×h pixels: the one place that knows the chart package, so the
-// renderer can be swapped. topSeries is how many series are drawn before the rest become "other".
-func renderTrend(tr stats.Trend, w, h int, dark bool, noData string) (image.Image, error) {
-	// Placeholder until ui/chart lands on main: an empty image of the right size.
-	return image.NewRGBA(image.Rect(0, 0, w, h)), nil
-}
+	"github.com/tokenstats/tokenstats/stats"
+	"github.com/tokenstats/tokenstats/ui/chart"
+)
 
 // topSeries is how many series the chart draws before the rest are summed as "other".
 const topSeries = 8
+
+// renderTrend draws the trend at size (canvas units) times scale, so the image has one pixel per device
+// pixel and stays sharp on HiDPI screens. It is the one place that knows the chart package.
+func renderTrend(tr stats.Trend, size fyne.Size, scale float32, dark bool, noData string) (image.Image, error) {
+	in := chart.FromTrend(tr, topSeries)
+	for i := range in.Series {
+		if in.Series[i].Name == chart.OtherName {
+			in.Series[i].Name = otherLabel()
+		}
+	}
+	return chart.PNG(in, chart.Options{Width: int(size.Width + 0.5), Height: int(size.Height + 0.5),
+		Scale: scale, Dark: dark, NoDataText: noData})
+}
+
+// otherLabel names the series of everything outside the top ones. go-i18n reserves the key "other" (a
+// plural form), so it is looked up under its own key.
+func otherLabel() string { return lang.X("series.other", "other") }

@@ -368,8 +368,7 @@ func (d *Dashboard) drawChart(end time.Time, hours int, dim stats.Dimension, siz
 		tr = trimLeading(tr, 7)
 	}
 	dark := fyne.CurrentApp().Settings().ThemeVariant() == theme.VariantDark
-	w, h := int(size.Width*scale+0.5), int(size.Height*scale+0.5)
-	return renderTrend(tr, w, h, dark, lang.L("No data in this range"))
+	return renderTrend(tr, size, scale, dark, lang.L("No data in this range"))
 }
 
 // apply shows a snapshot. UI thread only.
