@@ -41,6 +41,10 @@ type Settings struct {
 // minRefreshGap spaces refreshes: whatever the ingest rate, the window queries at most 4 times a second.
 const minRefreshGap = 250 * time.Millisecond
 
+// liveChartGap spaces chart redraws caused by new records: a chart costs 50–100 ms to draw, the cards and
+// tables a few ms, so during a burst the numbers move four times a second and the chart once.
+const liveChartGap = time.Second
+
 // resizeDebounce is how long the chart waits after the last resize before it is drawn again.
 const resizeDebounce = 150 * time.Millisecond
 
@@ -64,20 +68,23 @@ type Dashboard struct {
 	cancel context.CancelFunc
 	kick   chan struct{}
 
-	mu        sync.Mutex
-	rangeIdx  int
-	dim       stats.Dimension
-	size      fyne.Size // chart size in canvas units
-	scale     float32
-	wantData  bool // a full refresh is asked
-	wantChart bool // a chart redraw is asked
-	visible   bool
-	stale     bool  // data changed while hidden
-	pending   int   // background jobs not yet applied, for tests
-	loads     int   // data refreshes run, for tests
-	shown     int64 // records in the store at the last applied refresh, for tests
-	debounce  *time.Timer
-	cond      *sync.Cond
+	mu         sync.Mutex
+	rangeIdx   int
+	dim        stats.Dimension
+	size       fyne.Size // chart size in canvas units
+	scale      float32
+	wantData   bool // a full refresh is asked
+	wantChart  bool // a chart redraw is asked by the user (range, toggle, resize, refresh)
+	liveChart  bool // a chart redraw is due to new records: at most one per liveChartGap
+	chartTimer bool // a timer will kick the worker for a deferred live redraw
+	visible    bool
+	stale      bool  // data changed while hidden
+	pending    int   // background jobs not yet applied, for tests
+	loads      int   // data refreshes run, for tests
+	charts     int   // charts drawn, for tests
+	shown      int64 // records in the store at the last applied refresh, for tests
+	debounce   *time.Timer
+	cond       *sync.Cond
 }
 
 // NewDashboard builds the window (not shown) and starts following the store's changes.
@@ -210,7 +217,7 @@ func (d *Dashboard) follow() {
 			}
 			d.mu.Unlock()
 			if vis {
-				d.ask(true)
+				d.askLive()
 			}
 		}
 	}
@@ -231,6 +238,21 @@ func (d *Dashboard) ask(data bool) {
 }
 
 func (d *Dashboard) askChart() { d.ask(false) }
+
+// askLive asks for a refresh after new records: the numbers at once, the chart within liveChartGap.
+func (d *Dashboard) askLive() {
+	d.mu.Lock()
+	d.wantData, d.liveChart = true, true
+	d.mu.Unlock()
+	d.kickWorker()
+}
+
+func (d *Dashboard) kickWorker() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
 
 // chartResized records the chart's new size and redraws it once resizing pauses.
 func (d *Dashboard) chartResized(s fyne.Size, scale float32) {
@@ -262,7 +284,7 @@ type snapshot struct {
 // worker runs every query and chart rendering, one at a time, off the UI thread, and applies the results
 // with fyne.Do. Refreshes start at least minRefreshGap apart, so bursts of records coalesce.
 func (d *Dashboard) worker() {
-	var last time.Time
+	var last, lastChart time.Time
 	for {
 		select {
 		case <-d.ctx.Done():
@@ -280,6 +302,19 @@ func (d *Dashboard) worker() {
 		d.mu.Lock()
 		data, chart := d.wantData, d.wantChart
 		d.wantData, d.wantChart = false, false
+		if d.liveChart {
+			if wait := liveChartGap - time.Since(lastChart); chart || wait <= 0 {
+				chart, d.liveChart = true, false
+			} else if !d.chartTimer {
+				d.chartTimer = true
+				time.AfterFunc(wait, func() {
+					d.mu.Lock()
+					d.chartTimer = false
+					d.mu.Unlock()
+					d.kickWorker()
+				})
+			}
+		}
 		hours, dim, size, scale := ranges[d.rangeIdx].Hours, d.dim, d.size, d.scale
 		d.pending++
 		d.mu.Unlock()
@@ -296,6 +331,10 @@ func (d *Dashboard) worker() {
 		var chartErr error
 		if chart && size.Width >= 1 && size.Height >= 1 {
 			img, chartErr = d.drawChart(end, hours, dim, size, scale)
+			lastChart = time.Now()
+			d.mu.Lock()
+			d.charts++
+			d.mu.Unlock()
 		}
 		fyne.Do(func() {
 			if snap != nil {
@@ -406,7 +445,7 @@ func (d *Dashboard) loc() *time.Location {
 func (d *Dashboard) waitIdle() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for d.pending > 0 || d.wantData || d.wantChart || len(d.kick) > 0 {
+	for d.pending > 0 || d.wantData || d.wantChart || d.liveChart || len(d.kick) > 0 {
 		d.cond.Wait()
 	}
 }

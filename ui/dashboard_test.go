@@ -335,7 +335,7 @@ func TestLiveUpdatesCoalesceAndSkipHiddenWindow(t *testing.T) {
 	st := openStore(t)
 	d := newTestDashboard(t, st, Settings{})
 	d.mu.Lock()
-	before := d.loads
+	before, chartsBefore := d.loads, d.charts
 	d.mu.Unlock()
 	start := time.Now()
 	const n = 300
@@ -345,8 +345,14 @@ func TestLiveUpdatesCoalesceAndSkipHiddenWindow(t *testing.T) {
 	waitShown(t, d, func(got int64) bool { return got == n })
 	elapsed := time.Since(start)
 	d.mu.Lock()
-	loads := d.loads - before
+	loads, charts := d.loads-before, d.charts-chartsBefore
 	d.mu.Unlock()
+	if limit := int(elapsed/liveChartGap) + 2; charts > limit {
+		t.Errorf("%d records in %v caused %d chart redraws, want at most %d", n, elapsed, charts, limit)
+	}
+	if charts < 1 {
+		t.Error("the chart was not redrawn after new records")
+	}
 	// At most one refresh per minRefreshGap, plus the one that may start at once.
 	if limit := int(elapsed/minRefreshGap) + 2; loads > limit {
 		t.Errorf("%d records in %v caused %d refreshes, want at most %d", n, elapsed, loads, limit)
