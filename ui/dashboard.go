@@ -406,7 +406,7 @@ func (d *Dashboard) drawChart(end time.Time, hours int, dim stats.Dimension, siz
 	if hours > 90*24 {
 		tr = trimLeading(tr, 7)
 	}
-	dark := fyne.CurrentApp().Settings().ThemeVariant() == theme.VariantDark
+	dark := isDark()
 	return renderTrend(tr, size, scale, dark, lang.L("No data in this range"))
 }
 
@@ -422,11 +422,14 @@ func (d *Dashboard) apply(s *snapshot) {
 	d.cards.set(s.summary)
 	d.models.setRows(s.models)
 	d.accounts.setRows(s.accounts)
-	if s.records == 0 {
-		d.onboard.refresh()
-		d.onboard.obj.Show()
-	} else {
-		d.onboard.obj.Hide()
+	if first := s.records == 0; first != d.onboard.obj.Visible() {
+		if first {
+			d.onboard.refresh()
+			d.onboard.obj.Show()
+		} else {
+			d.onboard.obj.Hide()
+		}
+		d.win.Content().Refresh() // the panel's height moves everything below it
 	}
 	d.setStatus(lang.L("Updated {{.Time}}", map[string]any{"Time": d.now().In(d.loc()).Format("15:04:05")}))
 }
@@ -448,4 +451,12 @@ func (d *Dashboard) waitIdle() {
 	for d.pending > 0 || d.wantData || d.wantChart || d.liveChart || len(d.kick) > 0 {
 		d.cond.Wait()
 	}
+}
+
+// isDark tells whether the theme in use has a dark background: the variant alone is not enough, since a
+// theme may force one.
+func isDark() bool {
+	st := fyne.CurrentApp().Settings()
+	r, g, b, _ := st.Theme().Color(theme.ColorNameBackground, st.ThemeVariant()).RGBA()
+	return 299*r+587*g+114*b < 500*0xffff
 }

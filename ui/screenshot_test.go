@@ -43,7 +43,7 @@ func TestScreenshot(t *testing.T) {
 	d.win.Resize(fyne.NewSize(1280, 860))
 	d.Show()
 	d.waitIdle()
-	time.Sleep(2 * resizeDebounce)
+	d.win.Content().Refresh()
 	d.waitIdle()
 	img := d.win.Canvas().Capture()
 	out := filepath.Join("..", "docs", "screenshots", "dashboard-test.png")
