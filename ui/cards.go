@@ -23,7 +23,7 @@ type cards struct {
 	box *fyne.Container
 }
 
-func newCards() *cards {
+func newCards(tips *tipLayer) *cards {
 	c := &cards{all: []*card{
 		{caption: "Total tokens", value: func(s stats.Summary) int64 { return s.TotalTokens() }},
 		{caption: "Input tokens", value: func(s stats.Summary) int64 { return s.InputTokens }},
@@ -35,7 +35,7 @@ func newCards() *cards {
 	}}
 	objs := make([]fyne.CanvasObject, len(c.all))
 	for i, cd := range c.all {
-		cd.text = newHoverText("–", "")
+		cd.text = newHoverText(tips, "–", "")
 		cd.text.label.SizeName = theme.SizeNameHeadingText
 		cd.text.label.TextStyle.Bold = true
 		objs[i] = widget.NewCard("", lang.L(cd.caption), cd.text)

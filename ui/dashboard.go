@@ -63,6 +63,7 @@ type Dashboard struct {
 	accounts *breakdownTable
 	trend    *trendPanel
 	onboard  *onboarding
+	tips     *tipLayer
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -137,9 +138,10 @@ func (d *Dashboard) build(a fyne.App) {
 			container.NewGridWrap(fyne.NewSize(180, d.rangeSel.MinSize().Height), d.rangeSel), d.refresh),
 		container.NewHBox(clearBtn, settingsBtn), d.status)
 
-	d.cards = newCards()
-	d.models = newBreakdownTable("By model")
-	d.accounts = newBreakdownTable("By account")
+	d.tips = newTipLayer()
+	d.cards = newCards(d.tips)
+	d.models = newBreakdownTable("By model", d.tips)
+	d.accounts = newBreakdownTable("By account", d.tips)
 	d.trend = newTrendPanel(func(dim stats.Dimension) {
 		d.mu.Lock()
 		d.dim = dim
@@ -153,7 +155,7 @@ func (d *Dashboard) build(a fyne.App) {
 	body := container.NewVSplit(d.trend.obj, tables)
 	body.Offset = 0.45
 	top := container.NewVBox(bar, d.onboard.obj, d.cards.box)
-	d.win.SetContent(container.NewBorder(top, nil, nil, nil, body))
+	d.win.SetContent(container.NewStack(container.NewBorder(top, nil, nil, nil, body), d.tips.layer))
 }
 
 // userClosed handles the window's close button: live updates pause until the window is shown again.

@@ -54,13 +54,20 @@ func TestCardsShowShortValuesAndExactOnHover(t *testing.T) {
 	cv := d.win.Canvas()
 	pos := fyne.CurrentApp().Driver().AbsolutePositionForObject(d.cards.all[0].text).Add(fyne.NewPos(4, 4))
 	test.MoveMouse(cv, pos)
-	tip := top(t, d)
-	if got := labels(tip); !slices.Contains(got, Exact(want.TotalTokens())) {
+	if got := d.tips.shown(); got != Exact(want.TotalTokens()) {
 		t.Errorf("tooltip shows %q, want %s", got, Exact(want.TotalTokens()))
 	}
+	if !slices.Contains(labels(d.win.Content()), Exact(want.TotalTokens())) {
+		t.Error("the tooltip is not rendered in the window")
+	}
+	// Moving within the value keeps the tip (it must not sit under the pointer and steal the hover).
+	test.MoveMouse(cv, pos.Add(fyne.NewPos(6, 2)))
+	if got := d.tips.shown(); got != Exact(want.TotalTokens()) {
+		t.Errorf("tooltip lost while moving over the value: %q", got)
+	}
 	test.MoveMouse(cv, fyne.NewPos(1, 1))
-	if o := cv.Overlays().Top(); o != nil && o.Visible() {
-		t.Errorf("tooltip still shown after the pointer left: %v", labels(o))
+	if got := d.tips.shown(); got != "" {
+		t.Errorf("tooltip still shown after the pointer left: %q", got)
 	}
 }
 
@@ -175,8 +182,8 @@ func TestLongNamesAreElidedWithTheFullNameOnHover(t *testing.T) {
 		t.Errorf("cell is %v wide, the full name needs %v: nothing to elide", cellW.Size().Width, w)
 	}
 	test.MoveMouse(d.win.Canvas(), fyne.CurrentApp().Driver().AbsolutePositionForObject(cellW).Add(fyne.NewPos(3, 3)))
-	if got := labels(top(t, d)); !slices.Contains(got, long) {
-		t.Errorf("hover shows %v, want the full name", got)
+	if got := d.tips.shown(); got != long {
+		t.Errorf("hover shows %q, want the full name", got)
 	}
 }
 

@@ -61,7 +61,7 @@ func TestEveryStringIsTranslated(t *testing.T) {
 		used = append(used, r.Label)
 	}
 	used = append(used, columnTitles[:]...)
-	for _, c := range newCards().all {
+	for _, c := range newCards(newTipLayer()).all {
 		used = append(used, c.caption)
 	}
 	used = append(used, languages[0].Label, "Open dashboard", "Open in browser", "Copy ingest URL", "Copy token", "Quit",

@@ -23,7 +23,7 @@ type breakdownTable struct {
 	obj    fyne.CanvasObject
 }
 
-func newBreakdownTable(title string) *breakdownTable {
+func newBreakdownTable(title string, tips *tipLayer) *breakdownTable {
 	b := &breakdownTable{sortCol: colTotal, desc: true}
 	b.filter = widget.NewEntry()
 	b.filter.SetPlaceHolder(lang.L("Filter by name"))
@@ -31,7 +31,7 @@ func newBreakdownTable(title string) *breakdownTable {
 
 	b.table = widget.NewTable(
 		func() (int, int) { return len(b.view), int(numColumns) },
-		func() fyne.CanvasObject { return newHoverText("", "") },
+		func() fyne.CanvasObject { return newHoverText(tips, "", "") },
 		func(id widget.TableCellID, o fyne.CanvasObject) {
 			h := o.(*hoverText)
 			if id.Row < 0 || id.Row >= len(b.view) {
