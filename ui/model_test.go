@@ -108,3 +108,12 @@ func TestClearChoiceAndCommand(t *testing.T) {
 		t.Errorf("mask: %s", m)
 	}
 }
+
+func TestChartTextFallsBackWhereTheFontHasNoGlyphs(t *testing.T) {
+	if got := chartText("此时间范围内没有数据", "No data in this range"); got != "No data in this range" {
+		t.Errorf("CJK kept: %q", got)
+	}
+	if got := chartText("Keine Daten — später", "x"); got != "Keine Daten — später" {
+		t.Errorf("Latin replaced: %q", got)
+	}
+}
