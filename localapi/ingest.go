@@ -235,6 +235,9 @@ func (wr *wireRecord) record(now time.Time) (stats.Record, error) {
 // nativeUsage normalises the record's usage or response member, when it has one.
 func (wr *wireRecord) nativeUsage() (stats.Usage, bool, error) {
 	provider := ""
+	if wr.Provider != nil && *wr.Provider == "" {
+		wr.Provider = nil // "" is "not known": recognise the shape
+	}
 	if wr.Provider != nil {
 		provider = *wr.Provider
 		if !stats.ValidProvider(provider) {

@@ -188,9 +188,13 @@ func TestUsageFieldRules(t *testing.T) {
 			t.Errorf("%s: %d %q, want 400 %q", b.body, status, msg, b.want)
 		}
 	}
+	// An empty provider means "recognise the shape".
+	if status, ans := do(t, srv, "POST", "/usage", []byte(`{"account_email":"a@x","model":"m","provider":"","usage":{"prompt_tokens":3,"completion_tokens":1}}`)); status != 200 {
+		t.Errorf(`provider "": %d %v`, status, ans)
+	}
 	// Nothing from the refused batches was stored.
 	_, ans = do(t, srv, "GET", "/stats/summary", nil)
-	if n := ans["data"].(map[string]any)["total_requests"]; n != float64(1) {
-		t.Errorf("requests after refusals = %v, want 1", n)
+	if n := ans["data"].(map[string]any)["total_requests"]; n != float64(2) {
+		t.Errorf("requests after refusals = %v, want 2", n)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -274,6 +275,40 @@ func TestRecorderCloseDeadlineKeepsSpool(t *testing.T) {
 	}
 	if n := l.summary().Requests; n != 6 {
 		t.Errorf("store holds %d requests, want 6", n)
+	}
+	if f := spoolFiles(t, spool); len(f) != 0 {
+		t.Errorf("spool not empty: %v", f)
+	}
+}
+
+// A spool file another process left (here in the Python drop-in's shape: plain dicts, a Code Assist
+// response, a stale claim) is replayed by a new Recorder.
+func TestRecorderReplaysForeignSpool(t *testing.T) {
+	l := startListener(t)
+	spool := t.TempDir()
+	ts := time.Now().Add(-time.Hour).Unix()
+	lines := `{"account_email":"py@x","model":"gemini-2.5-pro","response":{"response":{"usageMetadata":{"promptTokenCount":50,"candidatesTokenCount":5,"thoughtsTokenCount":5}}},"is_antigravity":false,"timestamp":` +
+		strconv.FormatInt(ts, 10) + `,"request_id":"3f2a","source":"gcli2api"}` + "\n" +
+		`{"account_email":"py@x","model":"m","input_tokens":7,"output_tokens":1,"timestamp":` + strconv.FormatInt(ts, 10) + `,"request_id":"3f2b"}` + "\n"
+	if err := os.WriteFile(filepath.Join(spool, "spool-1-aaaa.jsonl"), []byte(lines), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(spool, "spool-2-bbbb.jsonl.claimed")
+	os.WriteFile(stale, []byte(`{"account_email":"py@x","model":"m","input_tokens":1,"output_tokens":1,"request_id":"3f2c"}`+"\n"), 0o600)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(stale, old, old)
+	r, err := client.NewRecorder(client.New(l.url(), token), client.RecorderOptions{SpoolDir: spool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := l.summary()
+	if s.Requests != 3 || s.InputTokens != 58 || s.OutputTokens != 12 || s.ReasoningTokens != 5 {
+		t.Errorf("stored %+v", s.Totals)
 	}
 	if f := spoolFiles(t, spool); len(f) != 0 {
 		t.Errorf("spool not empty: %v", f)
