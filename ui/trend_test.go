@@ -31,12 +31,20 @@ func chartPixels(t *testing.T, d *Dashboard) (image.Image, fyne.Size) {
 	if img == nil {
 		t.Fatal("the chart panel shows no image")
 	}
+	if s := d.trend.img.Size(); s.Width < 100 || s.Height < 100 {
+		t.Fatalf("the chart panel is only %v", s)
+	}
 	return img, d.trend.img.Size()
 }
 
 func TestChartFollowsCanvasScaleAndToggle(t *testing.T) {
 	st := openStore(t)
-	d := newTestDashboard(t, st, Settings{})
+	a := test.NewTempApp(t)
+	d := NewDashboard(a, Deps{Store: st, IngestURL: testURL, Token: func() string { return testToken }})
+	t.Cleanup(d.Close)
+	d.win.Resize(fyne.NewSize(800, 820)) // small: go-chart is slow under the race detector
+	d.Show()
+	d.waitIdle()
 
 	// No data: an image that says so, at the panel's size.
 	img, size := chartPixels(t, d)
@@ -56,7 +64,7 @@ func TestChartFollowsCanvasScaleAndToggle(t *testing.T) {
 
 	// HiDPI: at scale 2 the image has twice the pixels of the panel, re-rendered after the resize.
 	d.win.Canvas().(test.WindowlessCanvas).SetScale(2)
-	d.win.Resize(fyne.NewSize(1300, 860))
+	d.win.Resize(fyne.NewSize(820, 840))
 	d.waitIdle()
 	img, size = chartPixels(t, d)
 	if b := img.Bounds(); b.Dx() != int(size.Width*2+0.5) || b.Dy() != int(size.Height*2+0.5) {
