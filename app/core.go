@@ -12,6 +12,7 @@ import (
 
 	"github.com/tokenstats/tokenstats/localapi"
 	"github.com/tokenstats/tokenstats/stats"
+	"github.com/tokenstats/tokenstats/ui/chart"
 )
 
 // Core is what runs in both modes: the store, the API and its listener. The desktop adds windows and a
@@ -64,7 +65,7 @@ func startCore(cfg Config, getenv func(string) string, log *slog.Logger) (*Core,
 			"listen", cfg.Listen)
 	}
 	c.API = localapi.New(localapi.Config{Store: store, Token: token, Version: Version(),
-		AllowedHosts: extraHosts(cfg.Listen), Logger: log})
+		AllowedHosts: extraHosts(cfg.Listen), Logger: log, ChartSVG: chart.TrendSVG})
 	c.listener, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fail(fmt.Errorf("listen on %s: %w", cfg.Listen, err))
@@ -78,6 +79,7 @@ func startCore(cfg Config, getenv func(string) string, log *slog.Logger) (*Core,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	c.server.RegisterOnShutdown(c.API.Shutdown) // ends the browser tabs' event streams
 	go func() { c.served <- c.server.Serve(c.listener) }()
 	return c, nil
 }
