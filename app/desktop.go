@@ -14,6 +14,7 @@ import (
 
 	"github.com/tokenstats/tokenstats/assets/icons"
 	"github.com/tokenstats/tokenstats/localapi"
+	"github.com/tokenstats/tokenstats/ui"
 )
 
 // AppID is the application ID; FyneApp.toml carries the same (a test checks they agree).
@@ -22,21 +23,15 @@ const AppID = "io.github.tokenstats.tokenstats"
 // alreadyRunning is printed by a second launch after the first one was asked to show its window.
 const alreadyRunning = "Token Stats is already running; its window was asked to show."
 
-// dashboard is the main window as the lifecycle uses it.
-type dashboard interface {
-	Window() fyne.Window
-	Show()
-	Close()
-}
-
 // runDesktop runs the window, the tray and the listener until Quit. A second launch with the same data
 // folder asks the first to show its window and exits 0.
 func runDesktop(cfg Config, getenv func(string) string, stdout, stderr io.Writer) int {
 	log := newLogger(stderr)
-	if s, err := loadSettings(cfg.DataDir); err == nil {
-		applyLanguage(s.Language)
+	saved, err := loadSettings(cfg.DataDir)
+	if err != nil {
+		log.Warn("settings not read", "err", err)
 	}
-	if err := loadTranslations(); err != nil {
+	if err := ui.UseLanguage(saved.Language); err != nil {
 		log.Warn("translations not loaded; showing English", "err", err)
 	}
 	core, err := startCore(cfg, getenv, log)
@@ -56,7 +51,7 @@ func runDesktop(cfg Config, getenv func(string) string, stdout, stderr io.Writer
 	hasTrayHost := watchTrayHost(ctx)
 	settings := newSettingsBackend(cfg, getenv, core.API.SetToken)
 
-	var dash dashboard
+	var dash *ui.Dashboard
 	onClose := func() {
 		// With a tray to come back from, closing hides the window and the listener keeps recording;
 		// without one, a hidden window could not be reopened, so closing quits.
@@ -66,7 +61,13 @@ func runDesktop(cfg Config, getenv func(string) string, stdout, stderr io.Writer
 		}
 		a.Quit()
 	}
-	dash = newDashboard(a, core, settings, onClose)
+	dash = ui.NewDashboard(a, ui.Deps{
+		Store:     core.Store,
+		IngestURL: core.URL + "/usage",
+		Token:     core.API.Token,
+		Settings:  settings.forUI(),
+		OnClose:   onClose,
+	})
 	core.API.SetOnShow(dash.Show)
 
 	trayOn := setupTray(a, trayActions{
@@ -99,7 +100,7 @@ func runDesktop(cfg Config, getenv func(string) string, stdout, stderr io.Writer
 		}()
 	})
 
-	dash.Window().Show()
+	dash.Show()
 	a.Run() // returns after Quit (tray menu, window close without a tray, SIGINT/SIGTERM)
 	cancel()
 	dash.Close()

@@ -88,7 +88,7 @@ func startXvfb(t *testing.T) string {
 		t.Fatal(err)
 	}
 	// -displayfd: Xvfb picks a free display and writes its number to fd 3 once it accepts clients.
-	x := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", "1280x800x24", "-nolisten", "tcp")
+	x := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", "1440x900x24", "-nolisten", "tcp")
 	x.ExtraFiles = []*os.File{w}
 	var xerr lockedBuffer
 	x.Stderr = &xerr
@@ -272,7 +272,7 @@ func desktopE2E(t *testing.T, bin string) {
 	recs := []e2eRecord{
 		{Account: "alice@example.com", Model: "gpt-4o", Input: 1200, Output: 300},
 		{Account: "bob@example.com", Model: "claude-sonnet-4", Input: 800, Output: 450, Cached: 100},
-		{Account: "alice@example.com", Model: "gemini-2.5-pro", Input: 64000, Output: 2100},
+		{Account: "alice@example.com", Model: "gemini-2.5-pro", Input: 6400, Output: 900},
 	}
 	var sum int64
 	for _, r := range recs {

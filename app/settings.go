@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tokenstats/tokenstats/ui"
 )
 
 // savedSettings is settings.json in the data folder: what the settings window changes. Flags and
@@ -106,7 +108,7 @@ func checkListen(addr string) error {
 	return nil
 }
 
-// settingsBackend implements the settings window's actions. Its methods match ui.Settings' fields.
+// settingsBackend implements the settings window's actions (ui.Settings).
 type settingsBackend struct {
 	mu        sync.Mutex
 	cfg       Config
@@ -237,22 +239,14 @@ func openInSystem(target string) error {
 	return nil
 }
 
-// applyLanguage makes Fyne's translations pick the saved language. Fyne reads the locale from the
-// environment on Linux and the BSDs (LANGUAGE wins unless the locale is C/POSIX); on macOS and Windows
-// it asks the OS, so there the saved choice has no effect and the system language is used.
-func applyLanguage(tag string) {
-	if tag == "" || runtime.GOOS == "darwin" || runtime.GOOS == "windows" {
-		return
+// forUI hands the actions to the settings window.
+func (b *settingsBackend) forUI() ui.Settings {
+	return ui.Settings{
+		ListenAddr: b.ListenAddr, SetListenAddr: b.SetListenAddr,
+		RegenerateToken: b.RegenerateToken,
+		OpenDataFolder:  b.OpenDataFolder,
+		TimeZone:        b.TimeZone, SetTimeZone: b.SetTimeZone,
+		StartAtLogin: b.StartAtLogin, SetStartAtLogin: b.SetStartAtLogin,
+		Language: b.Language, SetLanguage: b.SetLanguage,
 	}
-	os.Setenv("LANGUAGE", strings.ReplaceAll(tag, "-", "_"))
-	for _, env := range []string{"LC_ALL", "LC_MESSAGES", "LANG"} {
-		switch os.Getenv(env) {
-		case "":
-			continue
-		case "C", "POSIX":
-			os.Setenv(env, "C.UTF-8") // not "C", so LANGUAGE is honoured
-		}
-		return
-	}
-	os.Setenv("LC_MESSAGES", "C.UTF-8")
 }
