@@ -33,9 +33,11 @@ test: deps vet
 # tar.xz holding the binary, a .desktop entry and the icon, with a Makefile that installs them
 # (`make user-install` or `sudo make install`); on macOS an .app, on Windows an .exe with the icon.
 FYNE_TOOLS ?= fyne.io/tools/cmd/fyne@v1.7.4
+# fyne package rewrites FyneApp.toml (it bumps Build); the copy keeps the tree clean.
 package: build-deps
-	$(GO) run $(FYNE_TOOLS) package --release --app-version $(VERSION)
-	@mkdir -p dist
+	@mkdir -p dist && cp FyneApp.toml dist/.FyneApp.toml
+	$(GO) run $(FYNE_TOOLS) package --release --app-version $(VERSION); s=$$?; \
+		mv dist/.FyneApp.toml FyneApp.toml; exit $$s
 	@for f in "Token Stats.tar.xz" "Token Stats.app" "Token Stats.exe"; do \
 		if [ -e "$$f" ]; then rm -rf "dist/$$f"; mv "$$f" dist/ && echo "dist/$$f"; fi; done
 

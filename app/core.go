@@ -28,7 +28,8 @@ type Core struct {
 	lock     io.Closer
 	listener net.Listener
 	server   *http.Server
-	served   chan error
+	served   chan struct{} // closed when Serve returns; serveErr is then set
+	serveErr error
 	log      *slog.Logger
 }
 
@@ -38,7 +39,7 @@ func startCore(cfg Config, getenv func(string) string, log *slog.Logger) (*Core,
 	if err != nil {
 		return nil, err
 	}
-	c := &Core{Config: cfg, lock: lock, log: log, served: make(chan error, 1)}
+	c := &Core{Config: cfg, lock: lock, log: log, served: make(chan struct{})}
 	fail := func(err error) (*Core, error) {
 		c.shutdown()
 		return nil, err
@@ -84,7 +85,7 @@ func startCore(cfg Config, getenv func(string) string, log *slog.Logger) (*Core,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	c.server.RegisterOnShutdown(c.API.Shutdown) // ends the browser tabs' event streams
-	go func() { c.served <- c.server.Serve(c.listener) }()
+	go func() { c.serveErr = c.server.Serve(c.listener); close(c.served) }()
 	return c, nil
 }
 
@@ -101,7 +102,8 @@ func (c *Core) shutdown() error {
 			errs = append(errs, fmt.Errorf("stop listener: %w", err))
 		}
 		cancel()
-		if err := <-c.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		<-c.served
+		if err := c.serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errs = append(errs, err)
 		}
 		c.server = nil
@@ -124,8 +126,20 @@ func (c *Core) shutdown() error {
 	return errors.Join(errs...)
 }
 
-// Served reports the listener's end: nil after Close, an error if it failed on its own.
-func (c *Core) Served() <-chan error { return c.served }
+// Served reports the listener's end: nil after Close, an error if it failed on its own. Each call
+// gets its own channel, so a caller waiting on it never takes the value Close waits for.
+func (c *Core) Served() <-chan error {
+	ch := make(chan error, 1)
+	go func() {
+		<-c.served
+		if errors.Is(c.serveErr, http.ErrServerClosed) {
+			ch <- nil
+			return
+		}
+		ch <- c.serveErr
+	}()
+	return ch
+}
 
 func newLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -79,7 +80,7 @@ func runDesktop(cfg Config, getenv func(string) string, stdout, stderr io.Writer
 		logErr:        func(msg string, err error) { log.Error(msg, "err", err) },
 	})
 
-	code := 0
+	var code atomic.Int32
 	a.Lifecycle().SetOnStarted(func() {
 		if trayOn {
 			go watchLiveTotals(ctx, core.Store, time.Now, func(t liveTotals) {
@@ -93,9 +94,11 @@ func runDesktop(cfg Config, getenv func(string) string, stdout, stderr io.Writer
 			select {
 			case <-ctx.Done():
 			case err := <-core.Served():
-				log.Error("listener stopped", "err", err)
-				code = 1
-				fyne.Do(a.Quit)
+				if err != nil { // nil: Close stopped it, at Quit
+					log.Error("listener stopped", "err", err)
+					code.Store(1)
+					fyne.Do(a.Quit)
+				}
 			}
 		}()
 	})
@@ -106,10 +109,10 @@ func runDesktop(cfg Config, getenv func(string) string, stdout, stderr io.Writer
 	dash.Close()
 	if err := core.Close(); err != nil {
 		fmt.Fprintln(stderr, "tokenstats:", err)
-		code = 1
+		code.Store(1)
 	}
 	log.Info("Token Stats stopped")
-	return code
+	return int(code.Load())
 }
 
 // showRunning is the second launch: the data folder is held by another instance, so no second listener
