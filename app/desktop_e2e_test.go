@@ -249,6 +249,19 @@ func desktopE2E(t *testing.T, bin string) {
 		t.Fatalf("no viewable window titled \"Token Stats\": %v", err)
 	}
 
+	// The tray icon is ours: the 64×64 tray PNG as an ARGB pixmap.
+	if v, err := conn.Object(item.Bus, item.Path).GetProperty("org.kde.StatusNotifierItem.IconPixmap"); err != nil {
+		t.Errorf("read IconPixmap: %v", err)
+	} else {
+		var pix []struct {
+			W, H int32
+			Data []byte
+		}
+		if err := v.Store(&pix); err != nil || len(pix) == 0 || pix[0].W != 64 || pix[0].H != 64 || len(pix[0].Data) != 64*64*4 {
+			t.Errorf("IconPixmap %d entries (%v), want one 64×64 ARGB image", len(pix), err)
+		}
+	}
+
 	want := func(tokens, requests, lastHour int64) string {
 		return fmt.Sprintf("Token Stats — today %s tokens · %s requests · last hour %s",
 			ui.Short(tokens), ui.Short(requests), ui.Short(lastHour))
