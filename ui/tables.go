@@ -4,6 +4,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/lang"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/tokenstats/tokenstats/stats"
@@ -62,9 +63,9 @@ func newBreakdownTable(title string, tips *tipLayer) *breakdownTable {
 		btn.SetText(b.headerText(c))
 		btn.OnTapped = func() { b.sortBy(c) }
 	}
-	b.table.SetColumnWidth(int(colName), 170)
+	b.table.SetColumnWidth(int(colName), minNameWidth)
 	for c := colRequests; c < numColumns; c++ {
-		b.table.SetColumnWidth(int(c), 72)
+		b.table.SetColumnWidth(int(c), numberWidth)
 	}
 	b.table.StickyColumnCount = 1
 
@@ -73,7 +74,7 @@ func newBreakdownTable(title string, tips *tipLayer) *breakdownTable {
 	heading := widget.NewLabel(lang.L(title))
 	heading.TextStyle.Bold = true
 	top := container.NewBorder(nil, nil, heading, nil, b.filter)
-	b.obj = container.NewBorder(top, nil, nil, nil, container.NewStack(b.table, container.NewCenter(b.empty)))
+	b.obj = container.NewBorder(top, nil, nil, nil, container.New(&nameFillsTable{t: b.table}, b.table, container.NewCenter(b.empty)))
 	b.update()
 	return b
 }
@@ -134,4 +135,38 @@ func (b *breakdownTable) names() []string {
 		out[i] = r.Name
 	}
 	return out
+}
+
+const (
+	numberWidth  float32 = 72
+	minNameWidth float32 = 140
+)
+
+// nameFillsTable stacks its objects and gives the name column whatever width the number columns leave,
+// so the table fits its half of the window without a horizontal scroll bar when it can.
+type nameFillsTable struct {
+	t    *widget.Table
+	last float32
+}
+
+func (l *nameFillsTable) Layout(objs []fyne.CanvasObject, size fyne.Size) {
+	// Each column also takes a padding's width for its divider; leave room for the vertical scroll bar.
+	gap := theme.Padding()
+	rest := float32(numColumns-1)*(numberWidth+gap) + gap + theme.ScrollBarSize()
+	if w := max(minNameWidth, size.Width-rest); w != l.last {
+		l.last = w
+		l.t.SetColumnWidth(int(colName), w)
+	}
+	for _, o := range objs {
+		o.Move(fyne.NewPos(0, 0))
+		o.Resize(size)
+	}
+}
+
+func (l *nameFillsTable) MinSize(objs []fyne.CanvasObject) fyne.Size {
+	var m fyne.Size
+	for _, o := range objs {
+		m = m.Max(o.MinSize())
+	}
+	return m
 }
