@@ -4,7 +4,7 @@ BIN     := bin/tokenstats
 VERSION ?= 0.1.0
 LDFLAGS := -X github.com/tokenstats/tokenstats/app.version=$(VERSION)
 
-.PHONY: all build run test deps build-deps vet fmt clean bench fuzz
+.PHONY: all build run test deps build-deps vet fmt clean package bench fuzz
 
 all: build
 
@@ -32,7 +32,7 @@ test: deps vet
 # Benchmarks and the HTTP load test (issue 6); writes docs/benchmarks.md. Data sets are cached in
 # $(BENCH_DIR), so a rerun skips generating them. See docs/benchmarks.md for each step.
 BENCH_DIR ?= .bench
-bench:
+bench: build-deps
 	@mkdir -p $(BENCH_DIR)
 	@date +%s > $(BENCH_DIR)/start
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BENCH_DIR)/tokenstats .
@@ -50,6 +50,18 @@ FUZZTIME ?= 3m
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecords$$' -fuzztime $(FUZZTIME) ./localapi/
 	$(GO) test -run '^$$' -fuzz '^FuzzNormalizeUsage$$' -fuzztime $(FUZZTIME) ./localapi/
+
+# The platform package, by `fyne package` (fyne.io/tools) from FyneApp.toml, into dist/. On Linux a
+# tar.xz holding the binary, a .desktop entry and the icon, with a Makefile that installs them
+# (`make user-install` or `sudo make install`); on macOS an .app, on Windows an .exe with the icon.
+FYNE_TOOLS ?= fyne.io/tools/cmd/fyne@v1.7.4
+# fyne package rewrites FyneApp.toml (it bumps Build); the copy keeps the tree clean.
+package: build-deps
+	@mkdir -p dist && cp FyneApp.toml dist/.FyneApp.toml
+	$(GO) run $(FYNE_TOOLS) package --release --app-version $(VERSION); s=$$?; \
+		mv dist/.FyneApp.toml FyneApp.toml; exit $$s
+	@for f in "Token Stats.tar.xz" "Token Stats.app" "Token Stats.exe"; do \
+		if [ -e "$$f" ]; then rm -rf "dist/$$f"; mv "$$f" dist/ && echo "dist/$$f"; fi; done
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

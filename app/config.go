@@ -26,6 +26,9 @@ type Config struct {
 	Headless bool
 	Command  string   // "" (run), "version", "token", "help", …
 	Args     []string // what follows the command
+	// Given names the flags set on the command line or through their environment variable; those win
+	// over settings.json.
+	Given map[string]bool
 }
 
 // Location is the configured time zone, or the process's local zone.
@@ -88,6 +91,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	c.Given = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { c.Given[f.Name] = true })
+	for name, env := range map[string]string{"listen": "TOKENSTATS_LISTEN", "data-dir": "TOKENSTATS_DATA_DIR", "tz": "TOKENSTATS_TZ"} {
+		if getenv(env) != "" {
+			c.Given[name] = true
+		}
 	}
 	if rest := fs.Args(); len(rest) > 0 {
 		c.Command, c.Args = rest[0], rest[1:]

@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/tokenstats/tokenstats/localapi"
 	"github.com/tokenstats/tokenstats/stats"
+	"github.com/tokenstats/tokenstats/ui/chart"
 )
 
 // Core is what runs in both modes: the store, the API and its listener. The desktop adds windows and a
@@ -26,7 +28,8 @@ type Core struct {
 	lock     io.Closer
 	listener net.Listener
 	server   *http.Server
-	served   chan error
+	served   chan struct{} // closed when Serve returns; serveErr is then set
+	serveErr error
 	log      *slog.Logger
 }
 
@@ -36,7 +39,7 @@ func startCore(cfg Config, getenv func(string) string, log *slog.Logger) (*Core,
 	if err != nil {
 		return nil, err
 	}
-	c := &Core{Config: cfg, lock: lock, log: log, served: make(chan error, 1)}
+	c := &Core{Config: cfg, lock: lock, log: log, served: make(chan struct{})}
 	fail := func(err error) (*Core, error) {
 		c.shutdown()
 		return nil, err
@@ -64,12 +67,15 @@ func startCore(cfg Config, getenv func(string) string, log *slog.Logger) (*Core,
 			"listen", cfg.Listen)
 	}
 	c.API = localapi.New(localapi.Config{Store: store, Token: token, Version: Version(),
-		AllowedHosts: extraHosts(cfg.Listen), Logger: log})
+		AllowedHosts: extraHosts(cfg.Listen), Logger: log, ChartSVG: chart.TrendSVG})
 	c.listener, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fail(fmt.Errorf("listen on %s: %w", cfg.Listen, err))
 	}
 	c.URL = "http://" + c.listener.Addr().String()
+	if err := writeURLFile(cfg.DataDir, c.URL); err != nil {
+		return fail(err)
+	}
 	c.server = &http.Server{
 		Handler:           c.API,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -78,7 +84,8 @@ func startCore(cfg Config, getenv func(string) string, log *slog.Logger) (*Core,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	go func() { c.served <- c.server.Serve(c.listener) }()
+	c.server.RegisterOnShutdown(c.API.Shutdown) // ends the browser tabs' event streams
+	go func() { c.serveErr = c.server.Serve(c.listener); close(c.served) }()
 	return c, nil
 }
 
@@ -95,7 +102,8 @@ func (c *Core) shutdown() error {
 			errs = append(errs, fmt.Errorf("stop listener: %w", err))
 		}
 		cancel()
-		if err := <-c.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		<-c.served
+		if err := c.serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errs = append(errs, err)
 		}
 		c.server = nil
@@ -109,14 +117,29 @@ func (c *Core) shutdown() error {
 		c.Store = nil
 	}
 	if c.lock != nil {
+		if c.URL != "" {
+			os.Remove(urlFile(c.Config.DataDir)) // before unlocking: the next holder writes its own
+		}
 		c.lock.Close()
 		c.lock = nil
 	}
 	return errors.Join(errs...)
 }
 
-// Served reports the listener's end: nil after Close, an error if it failed on its own.
-func (c *Core) Served() <-chan error { return c.served }
+// Served reports the listener's end: nil after Close, an error if it failed on its own. Each call
+// gets its own channel, so a caller waiting on it never takes the value Close waits for.
+func (c *Core) Served() <-chan error {
+	ch := make(chan error, 1)
+	go func() {
+		<-c.served
+		if errors.Is(c.serveErr, http.ErrServerClosed) {
+			ch <- nil
+			return
+		}
+		ch <- c.serveErr
+	}()
+	return ch
+}
 
 func newLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))

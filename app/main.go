@@ -66,6 +66,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 }
 
 func runApp(cfg Config, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg = withSavedSettings(cfg, stderr)
 	if !cfg.Headless && !hasDisplay(getenv) {
 		fmt.Fprintln(stderr, "tokenstats: no display available (DISPLAY and WAYLAND_DISPLAY are unset); running headless")
 		cfg.Headless = true

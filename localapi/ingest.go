@@ -267,33 +267,13 @@ func (wr *wireRecord) nativeUsage() (stats.Usage, bool, error) {
 
 func present(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
 
-// parseCount reads a token count: a non-negative whole JSON number.
-func parseCount(raw json.RawMessage) (v int64, present bool, err error) {
-	if len(raw) == 0 || string(raw) == "null" {
+// parseCount reads an optional token count with the one rule the store uses (stats.ParseCount).
+func parseCount(raw json.RawMessage) (int64, bool, error) {
+	if !present(raw) {
 		return 0, false, nil
 	}
-	switch c := raw[0]; {
-	case c == '"':
-		return 0, true, errors.New("must be a number, not a string")
-	case c == '-':
-		if isDigits(raw[1:]) {
-			return 0, true, errors.New("must not be negative")
-		}
-		return 0, true, errors.New("must be a non-negative whole number")
-	case c < '0' || c > '9':
-		return 0, true, fmt.Errorf("must be a number, not %s", truncate(string(raw)))
-	}
-	if !isDigits(raw) {
-		return 0, true, errors.New("must be a whole number")
-	}
-	if len(raw) > 1 && raw[0] == '0' {
-		return 0, true, errors.New("must not have leading zeros")
-	}
-	n, err := strconv.ParseInt(string(raw), 10, 64)
-	if err != nil || n > stats.MaxTokens {
-		return 0, true, fmt.Errorf("is too large (at most %d)", int64(stats.MaxTokens))
-	}
-	return n, true, nil
+	v, err := stats.ParseCount(raw)
+	return v, true, err
 }
 
 func isDigits(b []byte) bool {

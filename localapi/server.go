@@ -1,16 +1,19 @@
 // Package localapi is Token Stats' HTTP listener: usage ingest from proxies (POST /usage), the /stats/*
-// JSON API, and the checks every request passes first (Host header and token).
+// JSON API, the browser tab, and the checks every request passes first (Host header, then the token or
+// the browser session).
 package localapi
 
 import (
 	"bytes"
 	"crypto/subtle"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokenstats/tokenstats/stats"
@@ -27,14 +30,24 @@ type Config struct {
 	Logger       *slog.Logger
 	// Now is the clock; nil means time.Now. Tests set it to pin windows.
 	Now func() time.Time
+	// ChartSVG draws a trend as an SVG document for the browser tab's charts (the app wires ui/chart in,
+	// so the tab and the desktop window show the same picture). nil answers the chart routes with 404.
+	ChartSVG func(w io.Writer, tr stats.Trend, width, height int, dark bool) error
+	// OnShow is called by POST /app/show (a second launch asking this one to show its window); nil
+	// answers 404, as a headless instance has no window. SetOnShow sets it later.
+	OnShow func()
 }
 
 // Server serves the local API. It is an http.Handler.
 type Server struct {
-	cfg   Config
-	mux   *http.ServeMux
-	mu    sync.RWMutex
-	token string
+	cfg      Config
+	mux      *http.ServeMux
+	mu       sync.RWMutex
+	token    string
+	sessions sessions
+	done     chan struct{} // closed by Shutdown: ends the event streams
+	stopOnce sync.Once
+	show     atomic.Pointer[func()]
 }
 
 // New builds a Server.
@@ -45,7 +58,10 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), token: cfg.Token}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), token: cfg.Token, done: make(chan struct{})}
+	if cfg.OnShow != nil {
+		s.SetOnShow(cfg.OnShow)
+	}
 	s.routes()
 	return s
 }
@@ -60,6 +76,8 @@ func (s *Server) routes() {
 	s.handle("/stats/trend/account", http.MethodGet, s.trend(stats.ByAccount))
 	s.handle("/stats/clear", http.MethodDelete, s.clear)
 	s.handle("/stats/db-info", http.MethodGet, s.dbInfo)
+	s.handle("/app/show", http.MethodPost, s.showWindow)
+	s.webRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route: "+r.URL.Path)
 	})
@@ -77,11 +95,19 @@ func (s *Server) handle(path, method string, h http.HandlerFunc) {
 	})
 }
 
-// SetToken replaces the token, for "regenerate token"; requests with the old one are refused from now on.
+// SetToken replaces the token, for "regenerate token"; requests with the old one are refused from now on
+// and every browser session ends.
 func (s *Server) SetToken(t string) {
 	s.mu.Lock()
 	s.token = t
 	s.mu.Unlock()
+	s.sessions.reset()
+}
+
+// Shutdown ends the open event streams, which would otherwise hold http.Server.Shutdown until its
+// deadline. Register it with http.Server.RegisterOnShutdown.
+func (s *Server) Shutdown() {
+	s.stopOnce.Do(func() { close(s.done) })
 }
 
 // Token is the token requests must carry.
@@ -98,12 +124,51 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "Host "+r.Host+" is not a loopback name or address")
 		return
 	}
-	if r.URL.Path != "/healthz" && !s.bearerOK(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="tokenstats"`)
-		writeError(w, http.StatusUnauthorized, "missing or wrong token: send Authorization: Bearer <token> (tokenstats token prints it)")
-		return
+	if !isPublic(r.URL.Path) {
+		if status, msg := s.authorize(r); status != 0 {
+			if status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="tokenstats"`)
+			}
+			writeError(w, status, msg)
+			return
+		}
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// isPublic lists what needs no login: the health check, and the browser tab's page (which shows only a
+// token form without a session) and its static script and style.
+func isPublic(path string) bool {
+	switch path {
+	case "/healthz", "/", "/app.js", "/app.css":
+		return true
+	}
+	return false
+}
+
+// authorize answers 0 when the request may go on, else the status and message to refuse it with. The
+// Bearer token allows everything. The browser session cookie allows reads and the one change the tab
+// offers (clear), which must also come from the tab's own script (same Origin plus a header no
+// cross-site form or image can send); ingest and any other change need the token.
+func (s *Server) authorize(r *http.Request) (int, string) {
+	if s.bearerOK(r) {
+		return 0, ""
+	}
+	read := r.Method == http.MethodGet || r.Method == http.MethodHead
+	if !s.sessions.valid(r, s.cfg.Now()) || !read && r.URL.Path != "/stats/clear" {
+		return http.StatusUnauthorized, "missing or wrong token: send Authorization: Bearer <token> (tokenstats token prints it)"
+	}
+	if !read && !fromOwnPage(r) {
+		return http.StatusForbidden, "a change made with the browser session must come from the Token Stats page itself"
+	}
+	return 0, ""
+}
+
+// fromOwnPage reports whether a request carries the page script's marks: an Origin equal to this
+// listener's own and the X-TokenStats header (which cross-site forms cannot set, and fetch only with a
+// CORS preflight this server never grants).
+func fromOwnPage(r *http.Request) bool {
+	return r.Header.Get(PageHeader) == "1" && strings.EqualFold(r.Header.Get("Origin"), "http://"+r.Host)
 }
 
 func (s *Server) bearerOK(r *http.Request) bool {

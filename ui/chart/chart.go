@@ -328,16 +328,20 @@ func buildChart(in Input, l layout) (gochart.Chart, error) {
 		Canvas: gochart.Style{FillColor: l.th.background, StrokeColor: l.th.background},
 	}
 	// Every period is a step from x=i to x=i+1, so one period still spans a width (go-chart needs two
-	// distinct x values) and each bucket reads as a bar of its hour or day.
-	xs := make([]float64, 0, 2*n)
-	for i := 0; i < n; i++ {
-		xs = append(xs, float64(i), float64(i+1))
-	}
+	// distinct x values) and each bucket reads as a bar of its hour or day. Equal neighbours share one
+	// segment, which keeps long ranges of empty days small in SVG.
 	for k := len(in.Series) - 1; k >= 0; k-- { // top layer first; lower layers paint over its lower part
-		ys := make([]float64, 0, 2*n)
+		var xs, ys []float64
 		for i := 0; i < n; i++ {
-			ys = append(ys, cum[k][i], cum[k][i])
+			if i > 0 && cum[k][i] == cum[k][i-1] {
+				continue
+			}
+			if i > 0 {
+				xs, ys = append(xs, float64(i)), append(ys, cum[k][i-1])
+			}
+			xs, ys = append(xs, float64(i)), append(ys, cum[k][i])
 		}
+		xs, ys = append(xs, float64(n)), append(ys, cum[k][n-1])
 		col := SeriesColor(in, k)
 		c.Series = append(c.Series, gochart.ContinuousSeries{
 			Name:    in.Series[k].Name,
@@ -434,4 +438,10 @@ func shortFloat(v float64) string {
 		return strconv.FormatFloat(v, 'f', -1, 64)
 	}
 	return strings.TrimSuffix(strconv.FormatFloat(v, 'f', 1, 64), ".0") + units[u]
+}
+
+// TrendSVG draws a trend the way both the window and the browser tab show it (top 8 series + other), for
+// localapi.Config.ChartSVG.
+func TrendSVG(w io.Writer, tr stats.Trend, width, height int, dark bool) error {
+	return SVG(w, FromTrend(tr, 8), Options{Width: width, Height: height, Dark: dark})
 }

@@ -1,0 +1,54 @@
+package app
+
+import (
+	"fmt"
+	"net/url"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/lang"
+
+	"github.com/tokenstats/tokenstats/assets/icons"
+)
+
+// trayActions are what the tray menu does.
+type trayActions struct {
+	showDashboard func()
+	browserURL    func() string // the browser tab, logged in with the token
+	ingestURL     func() string
+	token         func() string
+	quit          func()
+	logErr        func(msg string, err error)
+}
+
+// setupTray installs the tray icon and menu. It returns false when the driver has no tray (mobile, or
+// the software test driver).
+func setupTray(a fyne.App, act trayActions) bool {
+	desk, ok := a.(desktop.App)
+	if !ok {
+		return false
+	}
+	copyText := func(s string) { a.Clipboard().SetContent(s) }
+	quit := fyne.NewMenuItem(lang.L("Quit"), act.quit)
+	quit.IsQuit = true
+	menu := fyne.NewMenu("Token Stats",
+		fyne.NewMenuItem(lang.L("Open dashboard"), act.showDashboard),
+		fyne.NewMenuItem(lang.L("Open in browser"), func() {
+			u, err := url.Parse(act.browserURL())
+			if err == nil {
+				err = a.OpenURL(u)
+			}
+			if err != nil {
+				act.logErr("open the browser tab", fmt.Errorf("open browser: %w", err))
+			}
+		}),
+		fyne.NewMenuItemSeparator(),
+		fyne.NewMenuItem(lang.L("Copy ingest URL"), func() { copyText(act.ingestURL()) }),
+		fyne.NewMenuItem(lang.L("Copy token"), func() { copyText(act.token()) }),
+		fyne.NewMenuItemSeparator(),
+		quit,
+	)
+	desk.SetSystemTrayIcon(icons.Tray)
+	desk.SetSystemTrayMenu(menu)
+	return true
+}

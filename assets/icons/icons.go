@@ -1,0 +1,23 @@
+// Package icons holds Token Stats' icons, drawn by ./gen (go generate) and embedded.
+package icons
+
+//go:generate go run ./gen .
+
+import (
+	_ "embed"
+
+	"fyne.io/fyne/v2"
+)
+
+var (
+	//go:embed icon.png
+	iconPNG []byte
+	//go:embed tray.png
+	trayPNG []byte
+)
+
+// App is the 256×256 application icon (window, launcher, package).
+var App = fyne.NewStaticResource("icon.png", iconPNG)
+
+// Tray is the 64×64 tray icon: white bars on a coloured square, legible on light and dark panels.
+var Tray = fyne.NewStaticResource("tray.png", trayPNG)

@@ -1,0 +1,119 @@
+package ui
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokenstats/tokenstats/stats"
+)
+
+func rowsFor(names ...string) []stats.Row {
+	var rows []stats.Row
+	for i, n := range names {
+		rows = append(rows, stats.Row{Name: n, Totals: stats.Totals{Requests: int64(len(names) - i), InputTokens: int64(i * 10), OutputTokens: 5}})
+	}
+	return rows
+}
+
+func names(rows []tableRow) []string {
+	var out []string
+	for _, r := range rows {
+		out = append(out, r.Name)
+	}
+	return out
+}
+
+func TestSortFilterShares(t *testing.T) {
+	rows := withShares(rowsFor("b", "a", "c"))
+	var sum float64
+	for _, r := range rows {
+		sum += r.Share
+	}
+	if sum < 0.9999 || sum > 1.0001 {
+		t.Errorf("shares sum to %v", sum)
+	}
+	// c has the largest total (20+5 of 45).
+	if rows[2].Share < 0.555 || rows[2].Share > 0.556 {
+		t.Errorf("share of c = %v, want 25/45", rows[2].Share)
+	}
+	sortRows(rows, colName, false)
+	if got := names(rows); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Errorf("by name: %v", got)
+	}
+	sortRows(rows, colRequests, true)
+	if got := names(rows); !slices.Equal(got, []string{"b", "a", "c"}) {
+		t.Errorf("by requests desc: %v", got)
+	}
+	sortRows(rows, colTotal, false)
+	if got := names(rows); !slices.Equal(got, []string{"b", "a", "c"}) {
+		t.Errorf("by total asc: %v", got)
+	}
+	if got := names(filterRows(rows, " A ")); !slices.Equal(got, []string{"a"}) {
+		t.Errorf("filter: %v", got)
+	}
+	if got := filterRows(rows, ""); len(got) != 3 {
+		t.Errorf("empty filter keeps %d", len(got))
+	}
+	if s := withShares(nil); len(s) != 0 {
+		t.Error("shares of nothing")
+	}
+	z := withShares([]stats.Row{{Name: "zero"}})
+	if z[0].Share != 0 {
+		t.Errorf("share of an all-zero table: %v", z[0].Share)
+	}
+	if formatShare(0.00001) != "<0.1%" || formatShare(0.25) != "25.0%" || formatShare(0) != "0.0%" {
+		t.Error("formatShare")
+	}
+}
+
+func TestGranularityAndTrim(t *testing.T) {
+	for _, r := range ranges {
+		g := granularityFor(r.Hours)
+		if (r.Hours <= 72) != (g == stats.Hourly) {
+			t.Errorf("%s: %v", r.Label, g)
+		}
+	}
+	tr := stats.Trend{Periods: make([]stats.Period, 100)}
+	tr.Periods[90].Values = map[string]int64{"m": 1}
+	if got := trimLeading(tr, 7); len(got.Periods) != 10 {
+		t.Errorf("trim keeps %d periods, want 10 (from the first with data)", len(got.Periods))
+	}
+	tr.Periods[90].Values = nil
+	tr.Periods[98].Values = map[string]int64{"m": 1}
+	if got := trimLeading(tr, 7); len(got.Periods) != 7 {
+		t.Errorf("trim keeps %d periods, want the minimum 7", len(got.Periods))
+	}
+}
+
+func TestClearChoiceAndCommand(t *testing.T) {
+	for _, s := range []string{"0", "-1", "x", "3651", ""} {
+		if _, err := parseDays(s); err == nil {
+			t.Errorf("parseDays(%q) accepted", s)
+		}
+	}
+	if n, err := parseDays(" 30 "); err != nil || n != 30 {
+		t.Errorf("parseDays(30) = %d, %v", n, err)
+	}
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	if got := (clearChoice{Days: 30}).cutoff(now); !got.Equal(now.Add(-30 * 24 * time.Hour)) {
+		t.Errorf("cutoff %v", got)
+	}
+	c := curlCommand("http://127.0.0.1:1/usage", "T")
+	if !strings.Contains(c, "'Authorization: Bearer T'") || !strings.HasSuffix(c, " http://127.0.0.1:1/usage") {
+		t.Errorf("curl: %s", c)
+	}
+	if m := maskToken("abcdefgh1234"); strings.Contains(m, "abcd") || !strings.HasSuffix(m, "1234") {
+		t.Errorf("mask: %s", m)
+	}
+}
+
+func TestChartTextFallsBackWhereTheFontHasNoGlyphs(t *testing.T) {
+	if got := chartText("此时间范围内没有数据", "No data in this range"); got != "No data in this range" {
+		t.Errorf("CJK kept: %q", got)
+	}
+	if got := chartText("Keine Daten — später", "x"); got != "Keine Daten — später" {
+		t.Errorf("Latin replaced: %q", got)
+	}
+}

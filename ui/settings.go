@@ -1,0 +1,139 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/lang"
+	"fyne.io/fyne/v2/widget"
+)
+
+// languages are the settings' language choices: tag and label key. Language names are shown in their
+// own language, so they are not translated.
+var languages = []struct{ Tag, Label string }{
+	{"", "System default"},
+	{"en", "English"},
+	{"zh-Hans", "简体中文"},
+}
+
+// settingsForm builds the settings controls; a nil Settings func hides its control.
+func (d *Dashboard) settingsForm() fyne.CanvasObject {
+	s := d.deps.Settings
+	w := d.win
+	fail := func(what string, err error) {
+		dialog.ShowError(fmt.Errorf("%s: %w", what, err), w)
+	}
+	restartNote := func() {
+		dialog.ShowInformation(lang.L("Saved"), lang.L("The change takes effect when Token Stats restarts."), w)
+	}
+	form := widget.NewForm()
+
+	if s.ListenAddr != nil && s.SetListenAddr != nil {
+		e := widget.NewEntry()
+		e.SetText(s.ListenAddr())
+		save := widget.NewButton(lang.L("Save"), func() {
+			if err := s.SetListenAddr(strings.TrimSpace(e.Text)); err != nil {
+				fail(lang.L("Listen address"), err)
+				return
+			}
+			restartNote()
+		})
+		form.Append(lang.L("Listen address"), container.NewBorder(nil, nil, nil, save, e))
+	}
+	if s.RegenerateToken != nil {
+		form.Append(lang.L("Token"), widget.NewButton(lang.L("Regenerate token…"), func() {
+			dialog.ShowConfirm(lang.L("Regenerate token?"),
+				lang.L("Every proxy that posts usage with the current token will be refused until it is given the new one. The new token is in effect at once."),
+				func(ok bool) {
+					if !ok {
+						return
+					}
+					if _, err := s.RegenerateToken(); err != nil {
+						fail(lang.L("Regenerate token"), err)
+						return
+					}
+					d.onboard.refresh()
+					dialog.ShowInformation(lang.L("Token regenerated"),
+						lang.L("Copy the new token from the first-run panel or the tray menu into your proxies."), w)
+				}, w)
+		}))
+	}
+	if s.OpenDataFolder != nil {
+		form.Append(lang.L("Data"), widget.NewButton(lang.L("Open data folder"), func() {
+			if err := s.OpenDataFolder(); err != nil {
+				fail(lang.L("Open data folder"), err)
+			}
+		}))
+	}
+	if s.TimeZone != nil && s.SetTimeZone != nil {
+		e := widget.NewEntry()
+		e.SetPlaceHolder(lang.L("System time zone"))
+		e.SetText(s.TimeZone())
+		save := widget.NewButton(lang.L("Save"), func() {
+			name := strings.TrimSpace(e.Text)
+			if name != "" {
+				if _, err := time.LoadLocation(name); err != nil {
+					fail(lang.L("Time zone"), errors.New(lang.L("not a known IANA time zone such as Europe/Paris")))
+					return
+				}
+			}
+			if err := s.SetTimeZone(name); err != nil {
+				fail(lang.L("Time zone"), err)
+				return
+			}
+			restartNote()
+		})
+		form.Append(lang.L("Time zone"), container.NewBorder(nil, nil, nil, save, e))
+	}
+	if s.StartAtLogin != nil && s.SetStartAtLogin != nil {
+		on, err := s.StartAtLogin()
+		chk := widget.NewCheck(lang.L("Start Token Stats when I log in"), nil)
+		chk.SetChecked(on && err == nil)
+		chk.OnChanged = func(v bool) {
+			if err := s.SetStartAtLogin(v); err != nil {
+				fail(lang.L("Start at login"), err)
+			}
+		}
+		form.Append(lang.L("Start at login"), chk)
+	}
+	if s.Language != nil && s.SetLanguage != nil {
+		labels := make([]string, len(languages))
+		cur := s.Language()
+		sel := 0
+		for i, l := range languages {
+			labels[i] = l.Label
+			if i == 0 {
+				labels[i] = lang.L(l.Label)
+			}
+			if l.Tag == cur {
+				sel = i
+			}
+		}
+		pick := widget.NewSelect(labels, nil)
+		pick.SetSelectedIndex(sel)
+		pick.OnChanged = func(string) {
+			if err := s.SetLanguage(languages[pick.SelectedIndex()].Tag); err != nil {
+				fail(lang.L("Language"), err)
+				return
+			}
+			restartNote()
+		}
+		form.Append(lang.L("Language"), pick)
+	}
+	if len(form.Items) == 0 {
+		return widget.NewLabel(lang.L("No settings are available."))
+	}
+	return form
+}
+
+// showSettings opens the settings dialog.
+func (d *Dashboard) showSettings() {
+	dlg := dialog.NewCustom(lang.L("Settings"), lang.L("Close"), d.settingsForm(), d.win)
+	dlg.Resize(fyne.NewSize(520, 0))
+	dlg.Show()
+}

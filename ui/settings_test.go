@@ -1,0 +1,141 @@
+package ui
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+)
+
+func TestSettingsCallTheAppAndHideMissingControls(t *testing.T) {
+	st := openStore(t)
+	var addr, tz, langTag string
+	var login bool
+	token := testToken
+	regenerated := 0
+	s := Settings{
+		ListenAddr:    func() string { return "127.0.0.1:8788" },
+		SetListenAddr: func(a string) error { addr = a; return nil },
+		RegenerateToken: func() (string, error) {
+			regenerated++
+			token = "tok-new-9999"
+			return token, nil
+		},
+		TimeZone:        func() string { return "" },
+		SetTimeZone:     func(n string) error { tz = n; return nil },
+		StartAtLogin:    func() (bool, error) { return false, nil },
+		SetStartAtLogin: func(on bool) error { login = on; return nil },
+		Language:        func() string { return "" },
+		SetLanguage:     func(tag string) error { langTag = tag; return nil },
+		// OpenDataFolder is nil: its button must not appear.
+	}
+	a := test.NewTempApp(t)
+	d := NewDashboard(a, Deps{Store: st, IngestURL: testURL, Token: func() string { return token }, Settings: s})
+	t.Cleanup(d.Close)
+	d.Show()
+	d.waitIdle()
+
+	test.Tap(button(t, d.win.Content(), "Settings"))
+	dlg := top(t, d)
+	form := findForm(t, dlg)
+	var items []string
+	for _, it := range form.Items {
+		items = append(items, it.Text)
+	}
+	if want := []string{"Listen address", "Token", "Time zone", "Start at login", "Language"}; !slices.Equal(items, want) {
+		t.Errorf("settings show %v, want %v", items, want)
+	}
+
+	entries := entriesOf(form)
+	entries[0].SetText("127.0.0.1:9999")
+	test.Tap(button(t, form.Items[0].Widget, "Save"))
+	if addr != "127.0.0.1:9999" {
+		t.Errorf("listen address saved as %q", addr)
+	}
+	closeTop(t, d)
+
+	entries[1].SetText("Not/AZone")
+	test.Tap(button(t, form.Items[2].Widget, "Save"))
+	if tz != "" {
+		t.Errorf("an unknown zone was saved: %q", tz)
+	}
+	closeTop(t, d)
+	entries[1].SetText("Asia/Shanghai")
+	test.Tap(button(t, form.Items[2].Widget, "Save"))
+	if tz != "Asia/Shanghai" {
+		t.Errorf("zone saved as %q", tz)
+	}
+	closeTop(t, d)
+
+	form.Items[3].Widget.(*widget.Check).SetChecked(true)
+	if !login {
+		t.Error("start at login not set")
+	}
+	form.Items[4].Widget.(*widget.Select).SetSelectedIndex(2)
+	if langTag != "zh-Hans" {
+		t.Errorf("language saved as %q", langTag)
+	}
+	closeTop(t, d)
+
+	// Regenerating warns first; cancelling keeps the token.
+	test.Tap(button(t, form.Items[1].Widget, "Regenerate token…"))
+	warn := top(t, d)
+	if msg := labels(warn); !contains(msg, "will be refused") {
+		t.Errorf("no warning: %v", msg)
+	}
+	test.Tap(button(t, warn, "No"))
+	if regenerated != 0 {
+		t.Fatal("token regenerated without confirmation")
+	}
+	test.Tap(button(t, form.Items[1].Widget, "Regenerate token…"))
+	test.Tap(button(t, top(t, d), "Yes"))
+	if regenerated != 1 {
+		t.Fatal("token not regenerated")
+	}
+	if !contains([]string{d.onboard.tokenL.Text}, "9999") {
+		t.Errorf("onboarding still shows the old token: %q", d.onboard.tokenL.Text)
+	}
+
+	// With no settings at all, the dialog says so.
+	d2 := NewDashboard(a, Deps{Store: st, Settings: Settings{OpenDataFolder: func() error { return errors.New("x") }}})
+	t.Cleanup(d2.Close)
+	f2 := d2.settingsForm().(*widget.Form)
+	if len(f2.Items) != 1 || f2.Items[0].Text != "Data" {
+		t.Errorf("only the data folder control expected, got %d items", len(f2.Items))
+	}
+}
+
+func findForm(t *testing.T, o fyne.CanvasObject) *widget.Form {
+	t.Helper()
+	var f *widget.Form
+	walk(o, func(c fyne.CanvasObject) {
+		if x, ok := c.(*widget.Form); ok && f == nil {
+			f = x
+		}
+	})
+	if f == nil {
+		t.Fatal("no form")
+	}
+	return f
+}
+
+func entriesOf(f *widget.Form) []*widget.Entry {
+	var out []*widget.Entry
+	for _, it := range f.Items {
+		walk(it.Widget, func(c fyne.CanvasObject) {
+			if e, ok := c.(*widget.Entry); ok {
+				out = append(out, e)
+			}
+		})
+	}
+	return out
+}
+
+// closeTop dismisses the topmost information dialog (its only button).
+func closeTop(t *testing.T, d *Dashboard) {
+	t.Helper()
+	test.Tap(button(t, top(t, d), "OK"))
+}
