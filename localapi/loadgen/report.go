@@ -61,6 +61,7 @@ func reportCmd(args []string) error {
 	crashPath := fs.String("crash", ".bench/crash.txt", "output of the long crash test")
 	elapsed := fs.String("elapsed", "", "how long make bench took, if known")
 	out := fs.String("out", "docs/benchmarks.md", "the report")
+	notesPath := fs.String("notes", "docs/benchmarks-notes.md", "hand-written notes appended to the report")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -168,6 +169,9 @@ func reportCmd(args []string) error {
 	p("`localapi/testdata/fuzz/`; `make fuzz` runs each target for a few minutes), `app/crash_test.go` (3 kill points), ")
 	p("`app/corrupt_crash_test.go`. A read-only disk under a running store cannot be simulated on Linux (a remount read-only ")
 	p("is refused while the database is open for writing); SQLite's SQLITE_READONLY takes the same 503 path as SQLITE_FULL.\n")
+	if notes, err := os.ReadFile(*notesPath); err == nil {
+		p("\n%s", notes)
+	}
 	return os.WriteFile(*out, []byte(w.String()), 0o644)
 }
 
