@@ -129,7 +129,7 @@ func runCmd(args []string) error {
 	if *onlyIngest {
 		return nil
 	}
-	// Queries on the large data set, through a hard link so the cached file is not copied.
+	// Queries on the large data set.
 	fmt.Fprintf(os.Stderr, "data set of %d records (generated when missing or stale)\n", *records)
 	path, meta, err := dataset.Cached(context.Background(), *dir, *records, *maxAge, time.UTC)
 	if err != nil {
@@ -148,8 +148,9 @@ func runCmd(args []string) error {
 		return err
 	}
 	defer os.RemoveAll(qdir)
-	if err := os.Link(path, filepath.Join(qdir, "tokenstats.db")); err != nil {
-		return fmt.Errorf("link the data set: %w", err)
+	// A copy, not a link: the ingest during queries below must not change the cached data set.
+	if err := copyFile(path, filepath.Join(qdir, "tokenstats.db")); err != nil {
+		return fmt.Errorf("copy the data set: %w", err)
 	}
 	var starts []float64
 	for i := 0; i < 5; i++ {
@@ -365,4 +366,21 @@ func queryRoute(s *server, route string, reps int) QueryResult {
 	q.MedianMs, q.P90ms = pct(lat, 0.5), pct(lat, 0.9)
 	runtime.GC()
 	return q
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
