@@ -8,11 +8,11 @@ import (
 	"time"
 )
 
-// zoneKey identifies a time zone by its rules, not its name, so "Local" under a different TZ is noticed.
-// It hashes the zone's offsets and transitions from 1970 to 2100.
 // rollupLayout names the rollup levels kept; "hdm": hour, day, month.
 const rollupLayout = "hdm"
 
+// zoneKey identifies the rollups' shape: the zone by its rules, not its name, so "Local" under a
+// different TZ is noticed (a hash of its offsets and transitions from 1970 to 2100), and the layout.
 func zoneKey(loc *time.Location) string {
 	h := fnv.New64a()
 	t := time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC).In(loc)
