@@ -43,7 +43,7 @@ func runDesktop(cfg Config, getenv func(string) string, stdout, stderr io.Writer
 		fmt.Fprintln(stderr, "tokenstats:", err)
 		return 1
 	}
-	log.Info("Token Stats started", "version", Version(), "url", core.URL, "data", cfg.DataDir)
+	announce(stdout, core)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -88,7 +88,7 @@ func runHeadless(cfg Config, getenv func(string) string, stdout, stderr io.Write
 		fmt.Fprintln(stderr, "tokenstats:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "Token Stats %s listening on %s (data: %s)\n", Version(), core.URL, cfg.DataDir)
+	announce(stdout, core)
 	code := 0
 	select {
 	case <-ctx.Done():
@@ -101,4 +101,9 @@ func runHeadless(cfg Config, getenv func(string) string, stdout, stderr io.Write
 		code = 1
 	}
 	return code
+}
+
+// announce prints the address, in both modes, for the user and for scripts that start the app.
+func announce(stdout io.Writer, core *Core) {
+	fmt.Fprintf(stdout, "Token Stats %s listening on %s (data: %s)\n", Version(), core.URL, core.Config.DataDir)
 }

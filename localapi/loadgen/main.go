@@ -4,6 +4,7 @@
 // benchmark output into docs/benchmarks.md. It only ever talks to 127.0.0.1.
 //
 //	loadgen run -bin bin/tokenstats -dir .bench -out .bench/http.json
+//	loadgen desktop -bin bin/tokenstats -dir .bench -out .bench/desktop.json   (needs DISPLAY)
 //	loadgen report -store .bench/store.txt -http .bench/http.json -out docs/benchmarks.md
 package main
 
@@ -14,7 +15,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen run|report [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen run|desktop|report [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -23,8 +24,10 @@ func main() {
 		err = runCmd(os.Args[2:])
 	case "report":
 		err = reportCmd(os.Args[2:])
+	case "desktop":
+		err = desktopCmd(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q (want run or report)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (want run, desktop or report)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)

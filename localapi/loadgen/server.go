@@ -26,10 +26,16 @@ type server struct {
 }
 
 func startServer(bin, dataDir, token string) (*server, error) {
+	return startBinary(bin, dataDir, token, "--headless")
+}
+
+// startBinary runs the binary on a free loopback port with extra flags (none: the desktop app).
+func startBinary(bin, dataDir, token string, extra ...string) (*server, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "--headless", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--tz", "UTC")
+	args := append(extra, "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--tz", "UTC")
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "TOKENSTATS_TOKEN="+token)
 	errf, err := os.Create(filepath.Join(dataDir, "server.log"))
 	if err != nil {
@@ -45,7 +51,7 @@ func startServer(bin, dataDir, token string) (*server, error) {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	s := &server{cmd: cmd, token: token, stderr: errf}
-	line, err := bufio.NewReader(out).ReadString('\n')
+	line, err := readURLLine(bufio.NewReader(out))
 	if err != nil {
 		s.kill()
 		return nil, fmt.Errorf("server printed no address (see %s): %w", errf.Name(), err)
@@ -114,4 +120,14 @@ func (s *server) kill() {
 	s.cmd.Process.Kill()
 	s.cmd.Wait()
 	s.stderr.Close()
+}
+
+// readURLLine skips what the app prints before the line with its address.
+func readURLLine(r *bufio.Reader) (string, error) {
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil || strings.Contains(line, "http://") {
+			return line, err
+		}
+	}
 }
