@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -32,15 +31,7 @@ func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
 			rounds = append(rounds, time.Duration(rand.IntN(2000))*time.Millisecond)
 		}
 	}
-	bin := buildBinary(t)
-	home := t.TempDir()
-	data := filepath.Join(home, "data")
-	env := baseEnv(home)
-	tokOut, err := exec.Command(bin, "--data-dir", data, "token").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(string(tokOut))
+	bin, data, env, token := headlessSetup(t)
 	args := []string{"--headless", "--listen", "127.0.0.1:0", "--data-dir", data}
 
 	var mu sync.Mutex

@@ -131,6 +131,20 @@ func (p *proc) call(t *testing.T, method, path, token, body string) (int, map[st
 	return resp.StatusCode, m
 }
 
+// headlessSetup builds the binary and gives a fresh home, its data folder and the token that
+// `tokenstats token` prints there, as a user would find them.
+func headlessSetup(t *testing.T) (bin, data string, env []string, token string) {
+	t.Helper()
+	bin = buildBinary(t)
+	home := t.TempDir()
+	data = filepath.Join(home, "data")
+	out, err := exec.Command(bin, "--data-dir", data, "token").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin, data, baseEnv(home), strings.TrimSpace(string(out))
+}
+
 func baseEnv(home string) []string {
 	return []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "TZ=UTC"}
 }
@@ -141,17 +155,7 @@ func TestHeadlessEndToEnd(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("uses SIGTERM")
 	}
-	bin := buildBinary(t)
-	home := t.TempDir()
-	data := filepath.Join(home, "data")
-	env := baseEnv(home)
-
-	tokOut, err := exec.Command(bin, "--data-dir", data, "token").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(string(tokOut))
-
+	bin, data, env, token := headlessSetup(t)
 	p := startBinary(t, bin, env, "--headless", "--listen", "127.0.0.1:0", "--data-dir", data)
 	if !strings.HasPrefix(p.url, "http://127.0.0.1:") || strings.HasSuffix(p.url, ":0") {
 		t.Fatalf("printed URL %q must carry the real port", p.url)
