@@ -93,6 +93,10 @@ func DecodeRecords(body []byte, now time.Time) ([]stats.Record, error) {
 	if !utf8.Valid(body) {
 		return nil, errors.New("body is not valid UTF-8")
 	}
+	if loneSurrogate(body) {
+		// encoding/json would store it as U+FFFD without a word.
+		return nil, errors.New(`body has a \u escape of a lone UTF-16 surrogate, which is not valid Unicode`)
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var recs []stats.Record
 	one := func(index int) error {
@@ -141,6 +145,58 @@ func DecodeRecords(body []byte, now time.Time) ([]stats.Record, error) {
 		return nil, errors.New("unexpected data after the JSON value")
 	}
 	return recs, nil
+}
+
+// loneSurrogate reports whether JSON text holds a \uD800–\uDFFF escape that is not half of a
+// high-low pair. Backslashes occur only inside strings, so no string tracking is needed.
+func loneSurrogate(b []byte) bool {
+	for i := bytes.IndexByte(b, '\\'); i >= 0 && i+1 < len(b); {
+		next := i + 2 // past a two-byte escape such as \\ or \n
+		if b[i+1] == 'u' {
+			r, ok := hex4(b[i+2:])
+			next = i + 6
+			switch {
+			case !ok:
+				return false // malformed: the decoder says so
+			case r >= 0xDC00 && r <= 0xDFFF:
+				return true
+			case r >= 0xD800 && r <= 0xDBFF:
+				if len(b) < i+12 || b[i+6] != '\\' || b[i+7] != 'u' {
+					return true
+				}
+				if lo, ok := hex4(b[i+8:]); !ok || lo < 0xDC00 || lo > 0xDFFF {
+					return true
+				}
+				next = i + 12
+			}
+		}
+		j := bytes.IndexByte(b[min(next, len(b)):], '\\')
+		if j < 0 {
+			return false
+		}
+		i = min(next, len(b)) + j
+	}
+	return false
+}
+
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }
 
 func decodeError(index int, err error) error {

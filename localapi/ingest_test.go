@@ -46,6 +46,9 @@ func TestIngestValidation(t *testing.T) {
 		{`{"account_email":"a","model":"m","input_tokens":1,"output_tokens":1,"is_antigravity":"yes"}`, []string{"is_antigravity", "boolean"}},
 		{`{"account_email":"a\u0000b","model":"m","input_tokens":1,"output_tokens":1}`, []string{"account_email", "control"}},
 		{`{"account_email":"a","model":"m\u001b[31m","input_tokens":1,"output_tokens":1}`, []string{"model", "control"}},
+		{`{"account_email":"a\ud800","model":"m","input_tokens":1,"output_tokens":1}`, []string{"surrogate"}},
+		{`{"account_email":"a","model":"\udc00x","input_tokens":1,"output_tokens":1}`, []string{"surrogate"}},
+		{`{"account_email":"a","model":"\ud83d\u0041","input_tokens":1,"output_tokens":1}`, []string{"surrogate"}},
 		{"{\"account_email\":\"a\xff\",\"model\":\"m\",\"input_tokens\":1,\"output_tokens\":1}", []string{"UTF-8"}},
 		{`{"account_email":"` + strings.Repeat("a", 321) + `","model":"m","input_tokens":1,"output_tokens":1}`, []string{"account_email", "321 bytes"}},
 		{`{"account_email":"a","model":"` + strings.Repeat("m", 257) + `","input_tokens":1,"output_tokens":1}`, []string{"model", "at most 256"}},
@@ -112,5 +115,32 @@ func TestIngestLimits(t *testing.T) {
 	}
 	if code, _ := h.do("POST", "/usage", one, "Content-Type", "application/json; charset=utf-8"); code != 200 {
 		t.Errorf("JSON with charset refused: %d", code)
+	}
+}
+
+func TestSurrogatePairsAndEscapesAccepted(t *testing.T) {
+	h := newHarness(t)
+	// A real pair (😀), an escaped backslash before "ud800" (text, not an escape) and a BMP escape.
+	body := `[{"account_email":"a\ud83d\ude00","model":"path\\ud800","input_tokens":1,"output_tokens":1},
+		{"account_email":"\u00e9\\\\","model":"m","input_tokens":1,"output_tokens":1}]`
+	code, res := h.do("POST", "/usage", body)
+	if code != 200 || res["accepted"] != 2.0 {
+		t.Fatalf("%d %v", code, res)
+	}
+	_, by := h.do("GET", "/stats/by-account?hours=1", "")
+	names := map[string]bool{}
+	for _, r := range by["data"].([]any) {
+		names[r.(map[string]any)["account_email"].(string)] = true
+	}
+	if !names["a😀"] || !names[`é\\`] {
+		t.Fatalf("stored names %v", names)
+	}
+	_, bm := h.do("GET", "/stats/by-model?hours=1", "")
+	models := map[string]bool{}
+	for _, r := range bm["data"].([]any) {
+		models[r.(map[string]any)["model"].(string)] = true
+	}
+	if !models[`path\ud800`] || !models["m"] {
+		t.Fatalf("stored models %v", models)
 	}
 }
