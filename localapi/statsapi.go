@@ -45,11 +45,6 @@ type accountRowJSON struct {
 	Requests int64 `json:"request_count"`
 }
 
-type periodJSON struct {
-	Period string           `json:"period"`
-	Data   map[string]int64 `json:"data"`
-}
-
 // parseHours reads the hours parameter: a whole number in 1…stats.MaxHours, 24 when absent.
 func parseHours(r *http.Request) (int, error) {
 	v := r.URL.Query().Get("hours")

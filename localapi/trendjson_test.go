@@ -42,3 +42,9 @@ func TestWriteTrendMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// periodJSON is a trend point as encoding/json writes it: the reference writeTrend must match byte for byte.
+type periodJSON struct {
+	Period string           `json:"period"`
+	Data   map[string]int64 `json:"data"`
+}
