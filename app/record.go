@@ -55,7 +55,7 @@ func runRecord(cfg Config, args []string, getenv func(string) string, stdin io.R
 	fs.StringVar(&rec.RequestID, "request-id", "", "request `id`; sending the same id again is not counted twice")
 	fs.StringVar(&timestamp, "timestamp", "", "when the request happened: unix seconds or RFC 3339 (default: now)")
 	fs.StringVar(&rec.Source, "source", "cli", "which proxy sent the record")
-	fs.StringVar(&rec.CredentialFile, "credential-file", "", "credential file the proxy used")
+	fs.StringVar(&rec.Credential, "credential-file", "", "credential file the proxy used")
 	fs.StringVar(&url, "url", "", "Token Stats `URL` (TOKENSTATS_URL; default: http:// and the --listen address)")
 	fs.DurationVar(&timeout, "timeout", 10*time.Second, "give up after this long")
 	if err := fs.Parse(args); err != nil {

@@ -27,18 +27,18 @@ const (
 // wireRecord is a record as JSON carries it. Numbers arrive raw so that fractions, signs, strings and
 // overflow are told apart and named, rather than silently rounded or zeroed.
 type wireRecord struct {
-	Account        *string         `json:"account_email"`
-	Model          *string         `json:"model"`
-	Input          json.RawMessage `json:"input_tokens"`
-	Output         json.RawMessage `json:"output_tokens"`
-	Cached         json.RawMessage `json:"cached_tokens"`
-	Reasoning      json.RawMessage `json:"reasoning_tokens"`
-	CacheCreation  json.RawMessage `json:"cache_creation_tokens"`
-	CredentialFile *string         `json:"credential_file"`
-	IsAntigravity  *bool           `json:"is_antigravity"`
-	Timestamp      json.RawMessage `json:"timestamp"`
-	RequestID      *string         `json:"request_id"`
-	Source         *string         `json:"source"`
+	Account       *string         `json:"account_email"`
+	Model         *string         `json:"model"`
+	Input         json.RawMessage `json:"input_tokens"`
+	Output        json.RawMessage `json:"output_tokens"`
+	Cached        json.RawMessage `json:"cached_tokens"`
+	Reasoning     json.RawMessage `json:"reasoning_tokens"`
+	CacheCreation json.RawMessage `json:"cache_creation_tokens"`
+	Credential    *string         `json:"credential_file"`
+	IsAntigravity *bool           `json:"is_antigravity"`
+	Timestamp     json.RawMessage `json:"timestamp"`
+	RequestID     *string         `json:"request_id"`
+	Source        *string         `json:"source"`
 	// Provider-native usage, normalised by the server (docs/usage-normalization.md): the usage object as
 	// the upstream returned it, or a whole response body or final stream event; provider is optional.
 	Usage    json.RawMessage `json:"usage"`
@@ -239,7 +239,7 @@ func (wr *wireRecord) record(now time.Time) (stats.Record, error) {
 		return *p
 	}
 	rec.Account, rec.Model = str(wr.Account), str(wr.Model)
-	rec.CredentialFile, rec.RequestID, rec.Source = str(wr.CredentialFile), str(wr.RequestID), str(wr.Source)
+	rec.Credential, rec.RequestID, rec.Source = str(wr.Credential), str(wr.RequestID), str(wr.Source)
 	if wr.IsAntigravity != nil {
 		rec.IsAntigravity = *wr.IsAntigravity
 	}

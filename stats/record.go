@@ -31,11 +31,30 @@ type Record struct {
 	CachedTokens        int64
 	ReasoningTokens     int64
 	CacheCreationTokens int64
-	CredentialFile      string
-	IsAntigravity       bool
-	RequestID           string // optional; a record whose id was stored before is a duplicate
-	Source              string // which proxy sent it
+	// Credential names the credential that served the request: a proxy's credential file, or the
+	// irreversible fingerprint the pass-through makes of an API key ("key …a1b2"). Never the secret itself.
+	Credential    string
+	IsAntigravity bool
+	RequestID     string // optional; a record whose id was stored before is a duplicate
+	Source        string // which proxy or tool sent it (gcli2api, claude-code, litellm, …)
+	// Kind is how the record arrived: KindPost, KindProxy, KindOTLP, … It is kept per source (the Sources
+	// view shows it), not per record.
+	Kind string
+	// AgentCost is what the reporting tool itself said the request cost (Claude Code's cost_usd,
+	// LiteLLM's response_cost), kept beside Token Stats' own estimate; HasAgentCost says it said anything.
+	AgentCost    Money
+	HasAgentCost bool
 }
+
+// Kinds of ingest path, as Record.Kind and the Sources view name them.
+const (
+	KindPost        = "post"        // POST /usage, the Go client, the CLI and the gcli2api drop-in
+	KindProxy       = "proxy"       // the recording pass-through, /proxy/{upstream}/
+	KindOTLP        = "otlp"        // OpenTelemetry logs, metrics or traces from an agent or app
+	KindLiteLLM     = "litellm"     // LiteLLM's generic API logger
+	KindCLIProxyAPI = "cliproxyapi" // CLIProxyAPI's usage queue
+	KindImport      = "import"      // tokenstats import
+)
 
 // TotalTokens is input plus output: the one definition of "total" everywhere.
 func (r Record) TotalTokens() int64 { return r.InputTokens + r.OutputTokens }
@@ -64,7 +83,7 @@ func (r Record) Validate(now time.Time) error {
 		{"account_email", r.Account, MaxAccountLen, true},
 		{"model", r.Model, MaxModelLen, true},
 		{"request_id", r.RequestID, MaxRequestIDLen, false},
-		{"credential_file", r.CredentialFile, MaxCredentialLen, false},
+		{"credential_file", r.Credential, MaxCredentialLen, false},
 		{"source", r.Source, MaxSourceLen, false},
 	}
 	for _, s := range strs {

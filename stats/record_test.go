@@ -26,7 +26,7 @@ func TestValidate(t *testing.T) {
 		{"model", func(r *Record) { r.Model = "tab\there" }},
 		{"model", func(r *Record) { r.Model = strings.Repeat("m", MaxModelLen+1) }},
 		{"request_id", func(r *Record) { r.RequestID = strings.Repeat("r", MaxRequestIDLen+1) }},
-		{"credential_file", func(r *Record) { r.CredentialFile = "x\ny" }},
+		{"credential_file", func(r *Record) { r.Credential = "x\ny" }},
 		{"source", func(r *Record) { r.Source = strings.Repeat("s", MaxSourceLen+1) }},
 		{"input_tokens", func(r *Record) { r.InputTokens = -1 }},
 		{"output_tokens", func(r *Record) { r.OutputTokens = MaxTokens + 1 }},

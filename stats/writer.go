@@ -389,7 +389,7 @@ func (w *writer) insert(ctx context.Context, recs []Record) (Result, error) {
 			if err != nil {
 				return res, err
 			}
-			cred, err := w.optionalID(ctx, kindCredential, r.CredentialFile)
+			cred, err := w.optionalID(ctx, kindCredential, r.Credential)
 			if err != nil {
 				return res, err
 			}

@@ -29,7 +29,7 @@ type Record struct {
 	CachedTokens        int64  `json:"cached_tokens,omitempty"`
 	ReasoningTokens     int64  `json:"reasoning_tokens,omitempty"`
 	CacheCreationTokens int64  `json:"cache_creation_tokens,omitempty"`
-	CredentialFile      string `json:"credential_file,omitempty"`
+	Credential          string `json:"credential_file,omitempty"`
 	// IsAntigravity is nil for the server's default (true).
 	IsAntigravity *bool `json:"is_antigravity,omitempty"`
 	// Timestamp is unix seconds; 0 means "now" for Client.Record. Recorder.Add stamps it, so a record sent
