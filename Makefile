@@ -50,8 +50,8 @@ bench: build-deps
 # Fuzzing beyond the seed corpus (which `make test` runs): FUZZTIME per target.
 FUZZTIME ?= 3m
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecords$$' -fuzztime $(FUZZTIME) ./localapi/
-	$(GO) test -run '^$$' -fuzz '^FuzzNormalizeUsage$$' -fuzztime $(FUZZTIME) ./localapi/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecords$$' -fuzztime $(FUZZTIME) ./usage/
+	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) ./usage/
 
 # The platform package, by `fyne package` (fyne.io/tools) from FyneApp.toml, into dist/. On Linux a
 # tar.xz holding the binary, a .desktop entry and the icon, with a Makefile that installs them

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokenstats/tokenstats/usage"
 )
 
 func TestIngestValidation(t *testing.T) {
@@ -95,13 +97,13 @@ func TestIngestValidation(t *testing.T) {
 func TestIngestLimits(t *testing.T) {
 	h := newHarness(t)
 	one := `{"account_email":"a","model":"m","input_tokens":1,"output_tokens":1}`
-	big := "[" + strings.Repeat(one+",", MaxBatch) + one + "]"
+	big := "[" + strings.Repeat(one+",", usage.MaxBatch) + one + "]"
 	code, res := h.do("POST", "/usage", big)
 	if code != 400 || !strings.Contains(res["error"].(string), "at most 10000") {
 		t.Errorf("10,001 records: %d %v", code, res)
 	}
-	full := "[" + strings.Repeat(one+",", MaxBatch-1) + one + "]"
-	if code, res := h.do("POST", "/usage", full); code != 200 || res["accepted"] != float64(MaxBatch) {
+	full := "[" + strings.Repeat(one+",", usage.MaxBatch-1) + one + "]"
+	if code, res := h.do("POST", "/usage", full); code != 200 || res["accepted"] != float64(usage.MaxBatch) {
 		t.Errorf("10,000 records: %d %v", code, res)
 	}
 	huge := `{"account_email":"` + strings.Repeat("a", MaxBodyBytes) + `"}`

@@ -47,15 +47,22 @@ type accountRowJSON struct {
 
 // parseHours reads the hours parameter: a whole number in 1…stats.MaxHours, 24 when absent.
 func parseHours(r *http.Request) (int, error) {
-	v := r.URL.Query().Get("hours")
+	return wholeParam(r, "hours", 24, 1, stats.MaxHours)
+}
+
+// wholeParam reads an optional query parameter that must be a whole number from lo to hi, written in
+// digits only (no sign, space or fraction); def when the parameter is absent or empty.
+func wholeParam(r *http.Request, name string, def, lo, hi int) (int, error) {
+	v := r.URL.Query().Get(name)
 	if v == "" {
-		return 24, nil
+		return def, nil
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || !isDigits([]byte(v)) || n < 1 || n > stats.MaxHours {
-		return 0, fmt.Errorf("hours must be a whole number from 1 to %d, not %q", stats.MaxHours, truncate(v))
+	n, err := strconv.ParseUint(v, 10, 31)
+	if err != nil || int(n) < lo || int(n) > hi {
+		// %.20q quotes at most 20 characters, whole ones, so the answer stays valid UTF-8.
+		return 0, fmt.Errorf("%s must be a whole number from %d to %d, not %.20q", name, lo, hi, v)
 	}
-	return n, nil
+	return int(n), nil
 }
 
 func (s *Server) window(w http.ResponseWriter, r *http.Request) (stats.Window, bool) {
@@ -140,9 +147,9 @@ func (s *Server) clear(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query().Get("before_hours")
 	var olderThan *time.Time
 	if v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || !isDigits([]byte(v)) || n > 1_000_000 {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("before_hours must be a whole number from 0 to 1000000, not %q", truncate(v)))
+		n, err := wholeParam(r, "before_hours", 0, 0, 1_000_000)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		t := s.cfg.Now().Add(-time.Duration(n) * time.Hour)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,49 +14,11 @@ import (
 
 	"github.com/tokenstats/tokenstats/localapi"
 	"github.com/tokenstats/tokenstats/stats"
+	"github.com/tokenstats/tokenstats/usage"
+	"github.com/tokenstats/tokenstats/usage/usagetest"
 )
 
 const testToken = "test-token-0123456789abcdef"
-
-// usageVector is one test vector of docs/usage-normalization.md.
-type usageVector struct {
-	Name      string          `json:"name"`
-	Provider  string          `json:"provider"`
-	UsageOnly bool            `json:"usage_only"`
-	Body      json.RawMessage `json:"body"`
-	Want      *totals         `json:"want"`
-	Error     string          `json:"error"`
-}
-
-type totals struct {
-	Provider      string `json:"provider"`
-	Input         int64  `json:"input"`
-	Output        int64  `json:"output"`
-	Cached        int64  `json:"cached"`
-	Reasoning     int64  `json:"reasoning"`
-	CacheCreation int64  `json:"cache_creation"`
-}
-
-func loadUsageVectors(t *testing.T) []usageVector {
-	t.Helper()
-	doc, err := os.ReadFile("../docs/usage-normalization.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []usageVector
-	for _, p := range strings.Split(string(doc), "```json vector\n")[1:] {
-		block, _, _ := strings.Cut(p, "\n```")
-		var v usageVector
-		if err := json.Unmarshal([]byte(block), &v); err != nil {
-			t.Fatalf("vector %.60s: %v", block, err)
-		}
-		out = append(out, v)
-	}
-	if len(out) < 10 {
-		t.Fatalf("only %d vectors in the doc", len(out))
-	}
-	return out
-}
 
 func newTestServer(t *testing.T) *httptest.Server {
 	t.Helper()
@@ -105,7 +66,7 @@ func TestUsageVectorsThroughHTTP(t *testing.T) {
 	var sum [6]int64
 	var requests int64
 	want := map[string][6]int64{}
-	for i, v := range loadUsageVectors(t) {
+	for i, v := range usagetest.Vectors(t) {
 		fields := []string{"response"}
 		if v.UsageOnly {
 			fields = append(fields, "usage")
@@ -120,7 +81,7 @@ func TestUsageVectorsThroughHTTP(t *testing.T) {
 			status, ans := do(t, srv, "POST", "/usage", body)
 			if v.Error != "" {
 				wantErr := "record 0: " + field + ": "
-				if v.Provider != "" && !stats.ValidProvider(v.Provider) {
+				if v.Provider != "" && !usage.ValidProvider(v.Provider) {
 					wantErr = "record 0: provider: "
 				}
 				if msg, _ := ans["error"].(string); status != 400 || !strings.HasPrefix(msg, wantErr) || !strings.Contains(msg, v.Error) {

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -188,12 +187,12 @@ func (s *Server) chart(d stats.Dimension) http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		width, err := intParam(r, "width", 800, 200, 2400)
+		width, err := wholeParam(r, "width", 800, 200, 2400)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		height, err := intParam(r, "height", 300, 120, 1200)
+		height, err := wholeParam(r, "height", 300, 120, 1200)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
@@ -235,16 +234,4 @@ func fromFirstUse(tr stats.Trend) stats.Trend {
 	}
 	tr.Periods = nil
 	return tr
-}
-
-func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || !isDigits([]byte(v)) || n < lo || n > hi {
-		return 0, fmt.Errorf("%s must be a whole number from %d to %d, not %q", name, lo, hi, truncate(v))
-	}
-	return n, nil
 }

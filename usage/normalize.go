@@ -1,4 +1,7 @@
-package stats
+// Package usage reads other tools' wire formats into Token Stats' normalised records: the usage objects of
+// OpenAI, OpenAI Responses, Anthropic and Gemini (and the Code Assist envelope), and the JSON records of
+// POST /usage. Every ingest path ends here, so a request is counted the same whichever way it arrived.
+package usage
 
 import (
 	"bytes"
@@ -7,9 +10,12 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/tokenstats/tokenstats/stats"
 )
 
-// Providers whose usage objects NormalizeUsage understands. docs/usage-normalization.md is the table.
+// Providers whose usage objects Normalize understands. docs/usage-normalization.md is the table.
 const (
 	ProviderOpenAI          = "openai"
 	ProviderOpenAIResponses = "openai-responses"
@@ -20,9 +26,9 @@ const (
 // Providers lists the provider names a record may name, in the order the docs give them.
 var Providers = []string{ProviderOpenAI, ProviderOpenAIResponses, ProviderAnthropic, ProviderGemini}
 
-// Usage is a provider's usage after normalisation: input includes cached tokens, output includes
+// Counts are a provider's usage after normalisation: input includes cached tokens, output includes
 // reasoning tokens, and total is always input + output.
-type Usage struct {
+type Counts struct {
 	Provider            string // the provider whose table was applied
 	InputTokens         int64
 	OutputTokens        int64
@@ -31,14 +37,14 @@ type Usage struct {
 	CacheCreationTokens int64
 }
 
-// UsageError says what is wrong with a usage object or response body. Path names the offending JSON
+// Error says what is wrong with a usage object or response body. Path names the offending JSON
 // member ("usage.prompt_tokens_details.cached_tokens"), empty for the body as a whole.
-type UsageError struct {
+type Error struct {
 	Path string
 	Msg  string
 }
 
-func (e *UsageError) Error() string {
+func (e *Error) Error() string {
 	if e.Path == "" {
 		return e.Msg
 	}
@@ -57,24 +63,24 @@ func ValidProvider(p string) bool {
 
 type jsonObject map[string]json.RawMessage
 
-// NormalizeUsage reads raw, which is either a usage object as an upstream API returned it or a whole
+// Normalize reads raw, which is either a usage object as an upstream API returned it or a whole
 // response body (or the final streaming event, or a Gemini stream's JSON array of chunks) that holds
 // one, and returns the token counts. provider is one of Providers, or "" to recognise the shape.
 // A body without usage is an error, never zero counts.
-func NormalizeUsage(raw []byte, provider string) (Usage, error) {
+func Normalize(raw []byte, provider string) (Counts, error) {
 	if provider != "" && !ValidProvider(provider) {
-		return Usage{}, &UsageError{Msg: fmt.Sprintf("unknown provider %q: use one of %s", truncateStr(provider), strings.Join(Providers, ", "))}
+		return Counts{}, &Error{Msg: fmt.Sprintf("unknown provider %q: use one of %s", clip(provider), strings.Join(Providers, ", "))}
 	}
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
-		return Usage{}, &UsageError{Msg: "is empty: send the usage object or the response body that holds it"}
+		return Counts{}, &Error{Msg: "is empty: send the usage object or the response body that holds it"}
 	}
 	if raw[0] == '[' {
 		// A Gemini streamGenerateContent answer without SSE is an array of chunks; usage is on the last
 		// chunk that carries it.
 		var items []json.RawMessage
 		if err := json.Unmarshal(raw, &items); err != nil {
-			return Usage{}, &UsageError{Msg: "malformed JSON: " + err.Error()}
+			return Counts{}, &Error{Msg: "malformed JSON: " + err.Error()}
 		}
 		for i := len(items) - 1; i >= 0; i-- {
 			var o jsonObject
@@ -84,7 +90,7 @@ func NormalizeUsage(raw []byte, provider string) (Usage, error) {
 			if hasObject(o, "usageMetadata") || hasObject(o, "usage") || hasObject(o, "response") {
 				u, err := normalizeBody(o, provider)
 				if err != nil {
-					var ue *UsageError
+					var ue *Error
 					if errors.As(err, &ue) {
 						ue.Path = joinPath(fmt.Sprintf("[%d]", i), ue.Path)
 					}
@@ -92,29 +98,29 @@ func NormalizeUsage(raw []byte, provider string) (Usage, error) {
 				return u, err
 			}
 		}
-		return Usage{}, &UsageError{Msg: "no element of the array holds usage or usageMetadata"}
+		return Counts{}, &Error{Msg: "no element of the array holds usage or usageMetadata"}
 	}
 	var o jsonObject
 	if err := json.Unmarshal(raw, &o); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return Usage{}, &UsageError{Msg: "must be a JSON object, not a JSON " + te.Value}
+			return Counts{}, &Error{Msg: "must be a JSON object, not a JSON " + te.Value}
 		}
-		return Usage{}, &UsageError{Msg: "malformed JSON: " + err.Error()}
+		return Counts{}, &Error{Msg: "malformed JSON: " + err.Error()}
 	}
 	return normalizeBody(o, provider)
 }
 
 // normalizeBody finds the usage in a response body, or treats o as the usage object itself.
-func normalizeBody(o jsonObject, provider string) (Usage, error) {
+func normalizeBody(o jsonObject, provider string) (Counts, error) {
 	typ := stringMember(o, "type")
 	switch typ {
 	case "message_start":
-		return Usage{}, &UsageError{Msg: "an Anthropic message_start event holds the input tokens but only a placeholder for output: " +
+		return Counts{}, &Error{Msg: "an Anthropic message_start event holds the input tokens but only a placeholder for output: " +
 			"combine its message.usage with the output_tokens of the final message_delta and send the combined usage"}
 	case "message_delta":
 		if u := objectMember(o, "usage"); u != nil && !hasKey(u, "input_tokens") {
-			return Usage{}, &UsageError{Path: "usage", Msg: "an Anthropic message_delta event carries only the output tokens: " +
+			return Counts{}, &Error{Path: "usage", Msg: "an Anthropic message_delta event carries only the output tokens: " +
 				"the proxy must combine it with the usage of message_start (input and cache tokens) and send the combined usage"}
 		}
 	}
@@ -131,17 +137,17 @@ func normalizeBody(o jsonObject, provider string) (Usage, error) {
 			return normalizeObject(u, "response.usage", provider, ProviderOpenAIResponses)
 		}
 		if isNull(resp["usage"]) && hasKey(resp, "usage") {
-			return Usage{}, &UsageError{Path: "response.usage", Msg: "is null: only the final event (response.completed) carries usage"}
+			return Counts{}, &Error{Path: "response.usage", Msg: "is null: only the final event (response.completed) carries usage"}
 		}
 	}
 	if raw, ok := o["usage"]; ok {
 		if isNull(raw) {
-			return Usage{}, &UsageError{Path: "usage", Msg: "is null: in an OpenAI stream only the last chunk carries usage " +
+			return Counts{}, &Error{Path: "usage", Msg: "is null: in an OpenAI stream only the last chunk carries usage " +
 				"(request it with stream_options.include_usage)"}
 		}
 		u := objectMember(o, "usage")
 		if u == nil {
-			return Usage{}, &UsageError{Path: "usage", Msg: "must be a JSON object"}
+			return Counts{}, &Error{Path: "usage", Msg: "must be a JSON object"}
 		}
 		hint := ""
 		switch {
@@ -158,9 +164,9 @@ func normalizeBody(o jsonObject, provider string) (Usage, error) {
 		return normalizeObject(o, "", provider, "")
 	}
 	if hasKey(o, "usageMetadata") || hasKey(o, "response") {
-		return Usage{}, &UsageError{Msg: "usageMetadata or response is not a JSON object holding usage"}
+		return Counts{}, &Error{Msg: "usageMetadata or response is not a JSON object holding usage"}
 	}
-	return Usage{}, &UsageError{Msg: "no usage found: looked for usage, usageMetadata, response.usage and " +
+	return Counts{}, &Error{Msg: "no usage found: looked for usage, usageMetadata, response.usage and " +
 		"response.usageMetadata, and the object holds no known token fields itself"}
 }
 
@@ -187,15 +193,15 @@ func detect(u jsonObject, hint string) string {
 	return ""
 }
 
-func normalizeObject(u jsonObject, path, provider, hint string) (Usage, error) {
+func normalizeObject(u jsonObject, path, provider, hint string) (Counts, error) {
 	if provider == "" {
 		provider = detect(u, hint)
 		if provider == "" {
-			return Usage{}, &UsageError{Path: path, Msg: "holds no known token fields (prompt_tokens, input_tokens, promptTokenCount, …)"}
+			return Counts{}, &Error{Path: path, Msg: "holds no known token fields (prompt_tokens, input_tokens, promptTokenCount, …)"}
 		}
 	}
 	r := reader{obj: u, path: path}
-	out := Usage{Provider: provider}
+	out := Counts{Provider: provider}
 	switch provider {
 	case ProviderOpenAI:
 		out.InputTokens = r.count("prompt_tokens", true)
@@ -230,19 +236,19 @@ func normalizeObject(u jsonObject, path, provider, hint string) (Usage, error) {
 				r.err.Msg += fmt.Sprintf(" (this looks like %s usage, not %s)", other, provider)
 			}
 		}
-		return Usage{}, r.err
+		return Counts{}, r.err
 	}
 	// The table's promise: input includes cached, output includes reasoning. Numbers that break it are
 	// a proxy bug, and storing them would make every view disagree with itself.
 	if out.CachedTokens > out.InputTokens {
-		return Usage{}, &UsageError{Path: path, Msg: fmt.Sprintf("cached tokens (%d) exceed input tokens (%d)", out.CachedTokens, out.InputTokens)}
+		return Counts{}, &Error{Path: path, Msg: fmt.Sprintf("cached tokens (%d) exceed input tokens (%d)", out.CachedTokens, out.InputTokens)}
 	}
 	if out.ReasoningTokens > out.OutputTokens {
-		return Usage{}, &UsageError{Path: path, Msg: fmt.Sprintf("reasoning tokens (%d) exceed output tokens (%d)", out.ReasoningTokens, out.OutputTokens)}
+		return Counts{}, &Error{Path: path, Msg: fmt.Sprintf("reasoning tokens (%d) exceed output tokens (%d)", out.ReasoningTokens, out.OutputTokens)}
 	}
 	for _, v := range []int64{out.InputTokens, out.OutputTokens} {
-		if v > MaxTokens {
-			return Usage{}, &UsageError{Path: path, Msg: fmt.Sprintf("token count %d is larger than %d", v, int64(MaxTokens))}
+		if v > stats.MaxTokens {
+			return Counts{}, &Error{Path: path, Msg: fmt.Sprintf("token count %d is larger than %d", v, int64(stats.MaxTokens))}
 		}
 	}
 	return out, nil
@@ -252,7 +258,7 @@ func normalizeObject(u jsonObject, path, provider, hint string) (Usage, error) {
 type reader struct {
 	obj     jsonObject
 	path    string
-	err     *UsageError
+	err     *Error
 	missing bool
 }
 
@@ -267,7 +273,7 @@ func (r *reader) count(member string, required bool) int64 {
 		raw, ok := o[p]
 		if !ok || isNull(raw) {
 			if required {
-				r.err = &UsageError{Path: joinPath(r.path, member), Msg: "is required"}
+				r.err = &Error{Path: joinPath(r.path, member), Msg: "is required"}
 				r.missing = true
 			}
 			return 0
@@ -275,7 +281,7 @@ func (r *reader) count(member string, required bool) int64 {
 		if i < len(parts)-1 {
 			var next jsonObject
 			if json.Unmarshal(raw, &next) != nil || next == nil {
-				r.err = &UsageError{Path: joinPath(r.path, strings.Join(parts[:i+1], ".")), Msg: "must be a JSON object"}
+				r.err = &Error{Path: joinPath(r.path, strings.Join(parts[:i+1], ".")), Msg: "must be a JSON object"}
 				return 0
 			}
 			o = next
@@ -283,7 +289,7 @@ func (r *reader) count(member string, required bool) int64 {
 		}
 		v, err := ParseCount(raw)
 		if err != nil {
-			r.err = &UsageError{Path: joinPath(r.path, member), Msg: err.Error()}
+			r.err = &Error{Path: joinPath(r.path, member), Msg: err.Error()}
 			return 0
 		}
 		return v
@@ -292,7 +298,7 @@ func (r *reader) count(member string, required bool) int64 {
 }
 
 // ParseCount reads a token count: a non-negative whole JSON number without sign, fraction, exponent or
-// leading zeros, at most MaxTokens. Fractions, strings and negatives are refused, not rounded or zeroed.
+// leading zeros, at most stats.MaxTokens. Fractions, strings and negatives are refused, not rounded or zeroed.
 func ParseCount(raw json.RawMessage) (int64, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
@@ -307,7 +313,7 @@ func ParseCount(raw json.RawMessage) (int64, error) {
 		}
 		return 0, errors.New("must be a non-negative whole number")
 	case c < '0' || c > '9':
-		return 0, fmt.Errorf("must be a number, not %s", truncateStr(string(raw)))
+		return 0, fmt.Errorf("must be a number, not %s", clip(string(raw)))
 	}
 	if !allDigits(raw) {
 		return 0, errors.New("must be a whole number")
@@ -316,8 +322,8 @@ func ParseCount(raw json.RawMessage) (int64, error) {
 		return 0, errors.New("must not have leading zeros")
 	}
 	n, err := strconv.ParseInt(string(raw), 10, 64)
-	if err != nil || n > MaxTokens {
-		return 0, fmt.Errorf("is too large (at most %d)", int64(MaxTokens))
+	if err != nil || n > stats.MaxTokens {
+		return 0, fmt.Errorf("is too large (at most %d)", int64(stats.MaxTokens))
 	}
 	return n, nil
 }
@@ -334,11 +340,19 @@ func allDigits(b []byte) bool {
 	return true
 }
 
-func truncateStr(s string) string {
-	if len(s) > 20 {
-		return s[:20] + "…"
+// clip shortens s for an error message to at most 20 characters, never splitting one: a 400 answer
+// must stay valid UTF-8.
+func clip(s string) string {
+	const max = 20
+	if utf8.RuneCountInString(s) <= max {
+		return s
 	}
-	return s
+	i := 0
+	for n := 0; n < max; n++ {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+	}
+	return s[:i] + "…"
 }
 
 func joinPath(a, b string) string {

@@ -1,67 +1,19 @@
-package stats
+package usage
 
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/tokenstats/tokenstats/usage/usagetest"
 )
 
-// usageVector is one test vector of docs/usage-normalization.md.
-type usageVector struct {
-	Name     string          `json:"name"`
-	Provider string          `json:"provider"`
-	Body     json.RawMessage `json:"body"`
-	// UsageOnly marks a bare usage object, which the HTTP tests also send as the record's usage field.
-	UsageOnly bool `json:"usage_only"`
-	Want      *struct {
-		Provider      string `json:"provider"`
-		Input         int64  `json:"input"`
-		Output        int64  `json:"output"`
-		Cached        int64  `json:"cached"`
-		Reasoning     int64  `json:"reasoning"`
-		CacheCreation int64  `json:"cache_creation"`
-	} `json:"want"`
-	Error string `json:"error"`
-}
-
-// loadUsageVectors reads the fenced `json vector` blocks of the doc, so the doc and the tests cannot drift.
-func loadUsageVectors(t *testing.T) []usageVector {
-	t.Helper()
-	doc, err := os.ReadFile("../docs/usage-normalization.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []usageVector
-	parts := strings.Split(string(doc), "```json vector\n")
-	for _, p := range parts[1:] {
-		block, _, ok := strings.Cut(p, "\n```")
-		if !ok {
-			t.Fatalf("unterminated vector block: %.60s", p)
-		}
-		var v usageVector
-		dec := json.NewDecoder(strings.NewReader(block))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&v); err != nil {
-			t.Fatalf("vector %.60s: %v", block, err)
-		}
-		if (v.Want == nil) == (v.Error == "") {
-			t.Fatalf("vector %q needs exactly one of want and error", v.Name)
-		}
-		out = append(out, v)
-	}
-	if len(out) < 10 {
-		t.Fatalf("only %d vectors found in the doc", len(out))
-	}
-	return out
-}
-
-func TestNormalizeUsageVectors(t *testing.T) {
+func TestNormalizeVectors(t *testing.T) {
 	seen := map[string]bool{}
-	for _, v := range loadUsageVectors(t) {
+	for _, v := range usagetest.Vectors(t) {
 		t.Run(v.Name, func(t *testing.T) {
-			u, err := NormalizeUsage(v.Body, v.Provider)
+			u, err := Normalize(v.Body, v.Provider)
 			if v.Error != "" {
 				if err == nil || !strings.Contains(err.Error(), v.Error) {
 					t.Fatalf("error = %v, want one containing %q", err, v.Error)
@@ -87,8 +39,8 @@ func TestNormalizeUsageVectors(t *testing.T) {
 }
 
 // Every vector also parses when the usage object is sent bare or compacted, and with its provider named.
-func TestNormalizeUsageProviderNamed(t *testing.T) {
-	for _, v := range loadUsageVectors(t) {
+func TestNormalizeProviderNamed(t *testing.T) {
+	for _, v := range usagetest.Vectors(t) {
 		if v.Want == nil {
 			continue
 		}
@@ -96,14 +48,14 @@ func TestNormalizeUsageProviderNamed(t *testing.T) {
 		if err := json.Compact(&buf, v.Body); err != nil {
 			t.Fatal(err)
 		}
-		u, err := NormalizeUsage(buf.Bytes(), v.Want.Provider)
+		u, err := Normalize(buf.Bytes(), v.Want.Provider)
 		if err != nil || u.InputTokens != v.Want.Input || u.OutputTokens != v.Want.Output {
 			t.Errorf("%s with provider %s: %+v, %v", v.Name, v.Want.Provider, u, err)
 		}
 	}
 }
 
-func TestNormalizeUsageRefusals(t *testing.T) {
+func TestNormalizeRefusals(t *testing.T) {
 	cases := []struct{ body, provider, want string }{
 		{``, "", "is empty"},
 		{`null`, "", "is empty"},
@@ -121,13 +73,13 @@ func TestNormalizeUsageRefusals(t *testing.T) {
 		{`[{"usageMetadata": {"candidatesTokenCount": 3}}]`, "", "[0].usageMetadata.promptTokenCount: is required"},
 	}
 	for _, c := range cases {
-		_, err := NormalizeUsage([]byte(c.body), c.provider)
+		_, err := Normalize([]byte(c.body), c.provider)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want one containing %q", c.body, err, c.want)
 		}
 	}
 	// A message_delta that carries the input side too (newer API versions) is complete usage.
-	u, err := NormalizeUsage([]byte(`{"type":"message_delta","usage":{"input_tokens":5,"cache_read_input_tokens":2,"output_tokens":9}}`), "")
+	u, err := Normalize([]byte(`{"type":"message_delta","usage":{"input_tokens":5,"cache_read_input_tokens":2,"output_tokens":9}}`), "")
 	if err != nil || u.Provider != ProviderAnthropic || u.InputTokens != 7 || u.OutputTokens != 9 || u.CachedTokens != 2 {
 		t.Errorf("complete message_delta: %+v, %v", u, err)
 	}
