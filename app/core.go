@@ -13,7 +13,6 @@ import (
 
 	"github.com/tokenstats/tokenstats/localapi"
 	"github.com/tokenstats/tokenstats/stats"
-	"github.com/tokenstats/tokenstats/ui/chart"
 )
 
 // Core is what runs in both modes: the store, the API and its listener. The desktop adds windows and a
@@ -67,7 +66,7 @@ func startCore(cfg Config, getenv func(string) string, log *slog.Logger) (*Core,
 			"listen", cfg.Listen)
 	}
 	c.API = localapi.New(localapi.Config{Store: store, Token: token, Version: Version(),
-		AllowedHosts: extraHosts(cfg.Listen), Logger: log, ChartSVG: chart.TrendSVG})
+		AllowedHosts: extraHosts(cfg.Listen), Logger: log})
 	c.listener, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fail(fmt.Errorf("listen on %s: %w", cfg.Listen, err))

@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -30,9 +29,6 @@ type Config struct {
 	Logger       *slog.Logger
 	// Now is the clock; nil means time.Now. Tests set it to pin windows.
 	Now func() time.Time
-	// ChartSVG draws a trend as an SVG document for the browser tab's charts (the app wires ui/chart in,
-	// so the tab and the desktop window show the same picture). nil answers the chart routes with 404.
-	ChartSVG func(w io.Writer, tr stats.Trend, width, height int, dark bool) error
 	// OnShow is called by POST /app/show (a second launch asking this one to show its window); nil
 	// answers 404, as a headless instance has no window. SetOnShow sets it later.
 	OnShow func()

@@ -12,17 +12,13 @@ import (
 	"time"
 
 	"github.com/tokenstats/tokenstats/assets/web"
+	"github.com/tokenstats/tokenstats/chart"
 	"github.com/tokenstats/tokenstats/stats"
 )
 
 const (
 	// PageHeader is the request header the tab's script sends with every change (see fromOwnPage).
 	PageHeader = "X-TokenStats"
-	// HourlyChartMaxHours is the longest range a chart shows by hour; longer ranges are drawn by day. The
-	// desktop window uses the same rule.
-	HourlyChartMaxHours = 72
-	// ChartTop is how many series a chart names; the rest is summed into one "other".
-	ChartTop = 8
 	// heartbeatEvery keeps idle event streams (and the proxies between) from timing out.
 	heartbeatEvery = 15 * time.Second
 	// minEventGap coalesces bursts of ingest into at most a few change events per second.
@@ -175,13 +171,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 }
 
 // chart is GET /stats/chart/{model,account}.svg?hours=&width=&height=&dark=1: the trend drawn by the same
-// code as the desktop window, hourly up to HourlyChartMaxHours and daily beyond.
+// code and policy as the desktop window (package chart).
 func (s *Server) chart(d stats.Dimension) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.cfg.ChartSVG == nil {
-			writeError(w, http.StatusNotFound, "charts are not available in this build")
-			return
-		}
 		hours, err := parseHours(r)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
@@ -197,20 +189,14 @@ func (s *Server) chart(d stats.Dimension) http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		g := stats.Hourly
-		if hours > HourlyChartMaxHours {
-			g = stats.Daily
-		}
-		tr, err := s.cfg.Store.Trend(r.Context(), d, g, s.cfg.Now(), hours)
+		tr, err := chart.Trend(r.Context(), s.cfg.Store, d, s.cfg.Now(), hours)
 		if err != nil {
 			s.queryFailed(w, err)
 			return
 		}
-		if hours >= stats.MaxHours {
-			tr = fromFirstUse(tr) // "all time" starts at the first record, not ten years back
-		}
 		var buf bytes.Buffer
-		if err := s.cfg.ChartSVG(&buf, tr, width, height, r.URL.Query().Get("dark") == "1"); err != nil {
+		opt := chart.Options{Width: width, Height: height, Dark: r.URL.Query().Get("dark") == "1"}
+		if err := chart.SVG(&buf, chart.FromTrend(tr), opt); err != nil {
 			s.cfg.Logger.Error("chart", "err", err)
 			writeError(w, http.StatusInternalServerError, "draw chart: "+err.Error())
 			return
@@ -220,18 +206,4 @@ func (s *Server) chart(d stats.Dimension) http.HandlerFunc {
 		w.Header().Set("Content-Type", "image/svg+xml")
 		w.Write(buf.Bytes())
 	}
-}
-
-// fromFirstUse drops the leading periods without usage.
-func fromFirstUse(tr stats.Trend) stats.Trend {
-	for i, p := range tr.Periods {
-		for _, v := range p.Values {
-			if v != 0 {
-				tr.Periods = tr.Periods[i:]
-				return tr
-			}
-		}
-	}
-	tr.Periods = nil
-	return tr
 }

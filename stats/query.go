@@ -224,8 +224,20 @@ func (s *Store) totalsBy(ctx context.Context, w Window, dims ...Dimension) (map[
 	return out, err
 }
 
+// QueryCounts are how many queries the store has answered since it opened, by kind: part of the
+// process's own health (/metrics), and how tests see that a burst of records costs few refreshes.
+type QueryCounts struct {
+	Summaries, Breakdowns, Trends int64
+}
+
+// QueryCounts reports the queries answered so far.
+func (s *Store) QueryCounts() QueryCounts {
+	return QueryCounts{s.queries.summaries.Load(), s.queries.breakdowns.Load(), s.queries.trends.Load()}
+}
+
 // Summary totals the window: what the summary cards show.
 func (s *Store) Summary(ctx context.Context, w Window) (Summary, error) {
+	s.queries.summaries.Add(1)
 	by, err := s.totalsBy(ctx, w, ByModel, ByAccount)
 	if err != nil {
 		return Summary{}, err
@@ -240,6 +252,7 @@ func (s *Store) Summary(ctx context.Context, w Window) (Summary, error) {
 
 // Breakdown totals the window by model or account, largest total first (ties by name).
 func (s *Store) Breakdown(ctx context.Context, d Dimension, w Window) ([]Row, error) {
+	s.queries.breakdowns.Add(1)
 	by, err := s.totalsBy(ctx, w, d)
 	if err != nil {
 		return nil, err
@@ -264,6 +277,7 @@ func (s *Store) Breakdown(ctx context.Context, d Dimension, w Window) ([]Row, er
 // Trend gives total tokens per period and per model or account. The window is TrendWindow(g, end, hours).
 // Hourly trends are limited to MaxHourlyHours.
 func (s *Store) Trend(ctx context.Context, d Dimension, g Granularity, end time.Time, hours int) (Trend, error) {
+	s.queries.trends.Add(1)
 	w := TrendWindow(g, end, hours)
 	if err := checkWindow(w); err != nil {
 		return Trend{}, err

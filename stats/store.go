@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -44,6 +45,8 @@ type Store struct {
 	names nameCache
 	cache trendCache
 	hub   hub
+
+	queries struct{ summaries, breakdowns, trends atomic.Int64 }
 
 	closeOnce sync.Once
 	closeErr  error

@@ -6,17 +6,14 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/lang"
 
+	"github.com/tokenstats/tokenstats/chart"
 	"github.com/tokenstats/tokenstats/stats"
-	"github.com/tokenstats/tokenstats/ui/chart"
 )
-
-// topSeries is how many series the chart draws before the rest are summed as "other".
-const topSeries = 8
 
 // renderTrend draws the trend at size (canvas units) times scale, so the image has one pixel per device
 // pixel and stays sharp on HiDPI screens. It is the one place that knows the chart package.
 func renderTrend(tr stats.Trend, size fyne.Size, scale float32, dark bool, noData string) (image.Image, error) {
-	in := chart.FromTrend(tr, topSeries)
+	in := chart.FromTrend(tr)
 	for i := range in.Series {
 		if in.Series[i].Name == chart.OtherName {
 			in.Series[i].Name = chartText(otherLabel(), chart.OtherName)

@@ -12,6 +12,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/tokenstats/tokenstats/chart"
 	"github.com/tokenstats/tokenstats/stats"
 )
 
@@ -81,8 +82,6 @@ type Dashboard struct {
 	visible    bool
 	stale      bool  // data changed while hidden
 	pending    int   // background jobs not yet applied, for tests
-	loads      int   // data refreshes run, for tests
-	charts     int   // charts drawn, for tests
 	shown      int64 // records in the store at the last applied refresh, for tests
 	debounce   *time.Timer
 	cond       *sync.Cond
@@ -216,6 +215,7 @@ func (d *Dashboard) follow() {
 			vis := d.visible
 			if !vis {
 				d.stale = true
+				d.cond.Broadcast()
 			}
 			d.mu.Unlock()
 			if vis {
@@ -325,18 +325,12 @@ func (d *Dashboard) worker() {
 		var snap *snapshot
 		if data {
 			snap = d.load(end, hours)
-			d.mu.Lock()
-			d.loads++
-			d.mu.Unlock()
 		}
 		var img image.Image
 		var chartErr error
 		if chart && size.Width >= 1 && size.Height >= 1 {
 			img, chartErr = d.drawChart(end, hours, dim, size, scale)
 			lastChart = time.Now()
-			d.mu.Lock()
-			d.charts++
-			d.mu.Unlock()
 		}
 		fyne.Do(func() {
 			if snap != nil {
@@ -396,17 +390,9 @@ func (d *Dashboard) load(end time.Time, hours int) *snapshot {
 
 // drawChart queries the trend and renders it at the chart's size in pixels (canvas units × scale).
 func (d *Dashboard) drawChart(end time.Time, hours int, dim stats.Dimension, size fyne.Size, scale float32) (image.Image, error) {
-	g := granularityFor(hours)
-	th := min(hours, stats.MaxHours)
-	if g == stats.Hourly {
-		th = min(th, stats.MaxHourlyHours)
-	}
-	tr, err := d.deps.Store.Trend(d.ctx, dim, g, end, th)
+	tr, err := chart.Trend(d.ctx, d.deps.Store, dim, end, hours)
 	if err != nil {
 		return nil, err
-	}
-	if hours > 90*24 {
-		tr = trimLeading(tr, 7)
 	}
 	dark := isDark()
 	return renderTrend(tr, size, scale, dark, lang.L("No data in this range"))

@@ -5,32 +5,13 @@ package ui
 import (
 	"strconv"
 	"strings"
+
+	"github.com/tokenstats/tokenstats/chart"
 )
 
 // Short writes a count the way the cards and the tray show it: 999, 1.2K, 3.4M, 5.6B, 7.8T. One decimal,
 // dropped when it is zero (1K, not 1.0K); rounding never shows 1000K, it moves to the next unit.
-func Short(n int64) string {
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	s := strconv.FormatInt(n, 10)
-	units := []string{"", "K", "M", "B", "T"}
-	v := float64(n)
-	u := 0
-	for u < len(units)-1 && v >= 999.95 {
-		v /= 1000
-		u++
-	}
-	if u > 0 {
-		s = strconv.FormatFloat(v, 'f', 1, 64)
-		s = strings.TrimSuffix(s, ".0") + units[u]
-	}
-	if neg {
-		s = "-" + s
-	}
-	return s
-}
+func Short(n int64) string { return chart.Short(float64(n)) }
 
 // Exact writes a count with thousands separators, for tooltips: 1,234,567.
 func Exact(n int64) string {

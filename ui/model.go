@@ -29,30 +29,6 @@ var ranges = []timeRange{
 // defaultRange is the index in ranges of "Last 24 hours".
 const defaultRange = 2
 
-// granularityFor is hourly up to three days and daily beyond, so a chart never has more than ~90 points
-// except for "all time", whose leading empty days trimLeading drops.
-func granularityFor(hours int) stats.Granularity {
-	if hours <= 72 {
-		return stats.Hourly
-	}
-	return stats.Daily
-}
-
-// trimLeading drops empty periods at the start of a trend, keeping at least keep periods: "all time" is
-// ten years long, and a chart of a few weeks of data should not be squeezed into its right edge.
-func trimLeading(tr stats.Trend, keep int) stats.Trend {
-	first := len(tr.Periods)
-	for i, p := range tr.Periods {
-		if len(p.Values) > 0 {
-			first = i
-			break
-		}
-	}
-	first = min(first, max(len(tr.Periods)-keep, 0))
-	tr.Periods = tr.Periods[first:]
-	return tr
-}
-
 // column is a column of the breakdown tables.
 type column int
 

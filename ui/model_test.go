@@ -68,25 +68,6 @@ func TestSortFilterShares(t *testing.T) {
 	}
 }
 
-func TestGranularityAndTrim(t *testing.T) {
-	for _, r := range ranges {
-		g := granularityFor(r.Hours)
-		if (r.Hours <= 72) != (g == stats.Hourly) {
-			t.Errorf("%s: %v", r.Label, g)
-		}
-	}
-	tr := stats.Trend{Periods: make([]stats.Period, 100)}
-	tr.Periods[90].Values = map[string]int64{"m": 1}
-	if got := trimLeading(tr, 7); len(got.Periods) != 10 {
-		t.Errorf("trim keeps %d periods, want 10 (from the first with data)", len(got.Periods))
-	}
-	tr.Periods[90].Values = nil
-	tr.Periods[98].Values = map[string]int64{"m": 1}
-	if got := trimLeading(tr, 7); len(got.Periods) != 7 {
-		t.Errorf("trim keeps %d periods, want the minimum 7", len(got.Periods))
-	}
-}
-
 func TestClearChoiceAndCommand(t *testing.T) {
 	for _, s := range []string{"0", "-1", "x", "3651", ""} {
 		if _, err := parseDays(s); err == nil {

@@ -1,12 +1,15 @@
 package ui
 
 import (
+	"context"
 	"image"
 	"testing"
 	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
+	"github.com/tokenstats/tokenstats/chart"
+	"github.com/tokenstats/tokenstats/stats"
 )
 
 // colours counts the distinct colours of an image (up to limit).
@@ -71,6 +74,21 @@ func TestChartFollowsCanvasScaleAndToggle(t *testing.T) {
 		t.Errorf("scale 2: image %v for a panel of %v", b, size)
 	}
 	byModel := img
+
+	// The window draws exactly what package chart's policy draws for its range (24 hours here): the
+	// browser tab's test checks the same for the tab's SVG, so both show the same series.
+	tr, err := chart.Trend(context.Background(), st, stats.ByModel, time.Now(), ranges[defaultRange].Hours)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := chart.PNG(chart.FromTrend(tr), chart.Options{Width: int(size.Width + 0.5),
+		Height: int(size.Height + 0.5), Scale: 2, Dark: isDark(), NoDataText: "No data in this range"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameImage(img, want) {
+		t.Error("the window's chart is not the policy's chart for its range")
+	}
 
 	d.trend.toggle.SetSelected("By account")
 	d.waitIdle()

@@ -1,5 +1,7 @@
 // Package chart renders Token Stats' trend charts with go-chart, for both the desktop window (PNG images)
-// and the browser tab (SVG). It knows nothing of Fyne or HTTP, so the renderer can be swapped in one place.
+// and the browser tab (SVG), and holds the one policy both follow (policy.go): which granularity a range
+// is drawn at, how many series are named, where "all time" starts. It knows nothing of Fyne or HTTP, so
+// the renderer can be swapped in one place.
 //
 // go-chart v2.1.2 is archived and has sharp edges this package files off: it refuses to draw fewer than two
 // x values or a flat range (empty, single-point and all-zero data), and its SVG writer does not escape text.
@@ -49,11 +51,14 @@ const OtherName = "other"
 // DefaultNoDataText is what an empty chart says.
 const DefaultNoDataText = "No data in this range"
 
-// FromTrend turns a trend into chart input: the top series by total tokens (largest at the bottom of the
-// stack), then one OtherName series with the rest when there is a rest. top <= 0 keeps every series.
+// FromTrend turns a trend into chart input: the Top series by total tokens (largest at the bottom of the
+// stack), then one OtherName series with the rest when there is a rest.
+func FromTrend(tr stats.Trend) Input { return fromTrend(tr, Top) }
+
+// fromTrend is FromTrend with top series named; top <= 0 keeps every series.
 // Labels are the periods' local clock time: "15:00" for hourly periods ("Jan 02" at midnight, so days
 // stay readable), "Jan 02" for daily ones ("2006-01-02" when the trend spans more than a year).
-func FromTrend(tr stats.Trend, top int) Input {
+func fromTrend(tr stats.Trend, top int) Input {
 	totals := map[string]float64{}
 	for _, p := range tr.Periods {
 		for name, v := range p.Values {
@@ -375,7 +380,7 @@ func yTicks(top float64) []gochart.Tick {
 	end := math.Ceil(top/step-1e-9) * step
 	var ticks []gochart.Tick
 	for v := 0.0; v <= end+step/2; v += step {
-		ticks = append(ticks, gochart.Tick{Value: v, Label: shortFloat(v)})
+		ticks = append(ticks, gochart.Tick{Value: v, Label: Short(v)})
 	}
 	return ticks
 }
@@ -426,8 +431,9 @@ func textWidth(l layout, text gochart.Style) func(string) int {
 	return func(s string) int { return r.MeasureText(s).Width() }
 }
 
-// shortFloat writes an axis value like the cards do: 950, 1.2K, 3.4M, 5.6B.
-func shortFloat(v float64) string {
+// Short writes a count the way the cards, the tables and the axes show it: 950, 1.2K, 3.4M, 5.6B (one
+// decimal, ".0" dropped). The browser tab's script has its twin, checked against this one in a test.
+func Short(v float64) string {
 	units := []string{"", "K", "M", "B", "T"}
 	u := 0
 	for u < len(units)-1 && math.Abs(v) >= 999.95 {
@@ -438,10 +444,4 @@ func shortFloat(v float64) string {
 		return strconv.FormatFloat(v, 'f', -1, 64)
 	}
 	return strings.TrimSuffix(strconv.FormatFloat(v, 'f', 1, 64), ".0") + units[u]
-}
-
-// TrendSVG draws a trend the way both the window and the browser tab show it (top 8 series + other), for
-// localapi.Config.ChartSVG.
-func TrendSVG(w io.Writer, tr stats.Trend, width, height int, dark bool) error {
-	return SVG(w, FromTrend(tr, 8), Options{Width: width, Height: height, Dark: dark})
 }

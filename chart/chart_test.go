@@ -335,7 +335,7 @@ func TestFromTrendTopNPlusOther(t *testing.T) {
 	}
 	periods = append(periods, map[string]int64{}) // an empty hour
 	tr := trendOf(periods...)
-	in := FromTrend(tr, 8)
+	in := fromTrend(tr, 8)
 	if len(in.Series) != 9 || in.Series[8].Name != OtherName {
 		t.Fatalf("series %v: want 8 named + %q", names(in), OtherName)
 	}
@@ -362,10 +362,10 @@ func TestFromTrendTopNPlusOther(t *testing.T) {
 			t.Errorf("period %d: series sum %v, trend total %v", i, got, want)
 		}
 	}
-	if all := FromTrend(tr, 0); len(all.Series) != 12 {
+	if all := fromTrend(tr, 0); len(all.Series) != 12 {
 		t.Errorf("top 0 kept %d series, want all 12", len(all.Series))
 	}
-	if few := FromTrend(trendOf(map[string]int64{"a": 1, "b": 2}), 8); len(few.Series) != 2 || few.Series[0].Name != "b" {
+	if few := fromTrend(trendOf(map[string]int64{"a": 1, "b": 2}), 8); len(few.Series) != 2 || few.Series[0].Name != "b" {
 		t.Errorf("two series: %v", names(few))
 	}
 }
@@ -392,7 +392,7 @@ func TestFromTrendRealStoreDaily(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := FromTrend(tr, 8)
+	in := fromTrend(tr, 8)
 	if len(in.Labels) != len(tr.Periods) || len(in.Series) != 9 {
 		t.Fatalf("%d labels for %d periods, %d series", len(in.Labels), len(tr.Periods), len(in.Series))
 	}

@@ -1,0 +1,57 @@
+package chart
+
+import (
+	"context"
+	"time"
+
+	"github.com/tokenstats/tokenstats/stats"
+)
+
+// The chart policy: what the window and the browser tab draw for a range. Both call Trend and FromTrend,
+// so the same range shows the same series in both.
+const (
+	// Top is how many series a chart names; the rest are summed into one OtherName series.
+	Top = 8
+	// HourlyMaxHours is the longest range drawn by hour (three days, 72 bars); longer ranges are drawn by
+	// day, so a chart has at most about 90 periods.
+	HourlyMaxHours = 72
+	// minAllTimePeriods: "all time" starts at the first use, but shows at least this many periods, so a
+	// few days of data read as a chart rather than one wide bar.
+	minAllTimePeriods = 7
+)
+
+// Granularity is the width of the periods a range of hours is drawn in.
+func Granularity(hours int) stats.Granularity {
+	if hours <= HourlyMaxHours {
+		return stats.Hourly
+	}
+	return stats.Daily
+}
+
+// Trend reads the trend a chart of the hours before end draws: hourly or daily by Granularity, and for
+// "all time" (stats.MaxHours, ten years) without the empty periods before the first use.
+func Trend(ctx context.Context, st *stats.Store, d stats.Dimension, end time.Time, hours int) (stats.Trend, error) {
+	hours = min(max(hours, 1), stats.MaxHours)
+	tr, err := st.Trend(ctx, d, Granularity(hours), end, hours)
+	if err != nil {
+		return tr, err
+	}
+	if hours >= stats.MaxHours {
+		tr = trimLeading(tr, minAllTimePeriods)
+	}
+	return tr, nil
+}
+
+// trimLeading drops the periods without usage at the start of a trend, keeping at least keep periods.
+func trimLeading(tr stats.Trend, keep int) stats.Trend {
+	first := len(tr.Periods)
+	for i, p := range tr.Periods {
+		if len(p.Values) > 0 {
+			first = i
+			break
+		}
+	}
+	first = min(first, max(len(tr.Periods)-keep, 0))
+	tr.Periods = tr.Periods[first:]
+	return tr
+}
