@@ -36,7 +36,7 @@ bench: build-deps
 	@mkdir -p $(BENCH_DIR)
 	@date +%s > $(BENCH_DIR)/start
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BENCH_DIR)/tokenstats .
-	$(GO) build -o $(BENCH_DIR)/loadgen ./localapi/loadgen
+	$(GO) build -o $(BENCH_DIR)/loadgen ./cmd/loadgen
 	TOKENSTATS_BENCH_DIR=$(abspath $(BENCH_DIR)) $(GO) test -run '^$$' -bench . -benchtime 2s -timeout 60m ./stats/ > $(BENCH_DIR)/store.txt 2>&1; \
 		rc=$$?; cat $(BENCH_DIR)/store.txt; exit $$rc
 	TOKENSTATS_LONG=1 $(GO) test -count=1 -run TestCrashKeepsAcknowledgedRecords -v -timeout 20m ./app/ > $(BENCH_DIR)/crash.txt 2>&1; \

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokenstats/tokenstats/localapi/loadgen/dataset"
+	"github.com/tokenstats/tokenstats/stats/statstest"
 	"github.com/tokenstats/tokenstats/stats"
 )
 
@@ -72,7 +72,7 @@ func BenchmarkRecord(b *testing.B) {
 					for j := range recs {
 						n := i*batch + j
 						recs[j] = stats.Record{Time: base.Add(time.Duration(n/100) * time.Second),
-							Account: dataset.AccountName(n % 50), Model: dataset.ModelName(n % 30),
+							Account: statstest.AccountName(n % 50), Model: statstest.ModelName(n % 30),
 							InputTokens: int64(100 + n%1000), OutputTokens: int64(n % 500), IsAntigravity: true}
 						if withID {
 							recs[j].RequestID = "req-" + strconv.Itoa(n)
@@ -106,8 +106,8 @@ func BenchmarkRecordConcurrent(b *testing.B) {
 			n++
 			k := n
 			mu.Unlock()
-			if _, err := st.Record(ctx, stats.Record{Time: time.Now(), Account: dataset.AccountName(k % 50),
-				Model: dataset.ModelName(k % 30), InputTokens: 100, OutputTokens: 10, RequestID: "c-" + strconv.Itoa(k)}); err != nil {
+			if _, err := st.Record(ctx, stats.Record{Time: time.Now(), Account: statstest.AccountName(k % 50),
+				Model: statstest.ModelName(k % 30), InputTokens: 100, OutputTokens: 10, RequestID: "c-" + strconv.Itoa(k)}); err != nil {
 				b.Error(err)
 				return
 			}
@@ -120,7 +120,7 @@ var benchStores sync.Map // size → *benchStore
 
 type benchStore struct {
 	st   *stats.Store
-	meta dataset.Meta
+	meta statstest.Meta
 	path string
 }
 
@@ -128,7 +128,7 @@ func openBenchStore(b *testing.B, n int) *benchStore {
 	if v, ok := benchStores.Load(n); ok {
 		return v.(*benchStore)
 	}
-	path, meta, err := dataset.Cached(context.Background(), benchDir(), n, 7*24*time.Hour, time.UTC)
+	path, meta, err := statstest.Cached(context.Background(), benchDir(), n, 7*24*time.Hour, time.UTC)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -230,8 +230,8 @@ func TestChunkedWritesMatchRecords(t *testing.T) {
 	end := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	mk := func(i int, id string) stats.Record {
 		// 7 seconds only, so rows of later calls land in seconds already holding rows.
-		return stats.Record{Time: end.Add(-time.Duration(i%7) * time.Second), Account: dataset.AccountName(i % 3),
-			Model: dataset.ModelName(i % 5), InputTokens: int64(i + 1), OutputTokens: 1, RequestID: id}
+		return stats.Record{Time: end.Add(-time.Duration(i%7) * time.Second), Account: statstest.AccountName(i % 3),
+			Model: statstest.ModelName(i % 5), InputTokens: int64(i + 1), OutputTokens: 1, RequestID: id}
 	}
 	var want stats.Totals
 	seen := map[string]bool{}
@@ -343,7 +343,7 @@ func TestTrendCacheMatchesBruteForce(t *testing.T) {
 				for i := 0; i < count; i++ {
 					n++
 					at := now.Add(-time.Duration(int64(n)*7919%int64(spread/time.Second)) * time.Second)
-					recs = append(recs, stats.Record{Time: at, Account: dataset.AccountName(n % 5), Model: dataset.ModelName(n % 4),
+					recs = append(recs, stats.Record{Time: at, Account: statstest.AccountName(n % 5), Model: statstest.ModelName(n % 4),
 						InputTokens: int64(n%97 + 1), OutputTokens: int64(n % 13)})
 				}
 				if _, err := st.Record(ctx, recs...); err != nil {

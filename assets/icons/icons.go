@@ -1,7 +1,7 @@
 // Package icons holds Token Stats' icons, drawn by ./gen (go generate) and embedded.
 package icons
 
-//go:generate go run ./gen .
+//go:generate go run ../../cmd/icongen .
 
 import (
 	_ "embed"

@@ -1,4 +1,4 @@
-// Command gen draws Token Stats' icons: icon.png (256×256, the app icon) and tray.png (64×64). The icon
+// Command icongen draws Token Stats' icons: icon.png (256×256, the app icon) and tray.png (64×64). The icon
 // is drawn, not copied: a rounded square in deep teal with three rising white bars, the "stats" of the
 // name. The tray icon is the same square; its coloured background and white bars read on light and dark
 // panels alike. Run with `go generate ./assets/icons`.

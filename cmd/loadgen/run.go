@@ -18,7 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tokenstats/tokenstats/localapi/loadgen/dataset"
+	"github.com/tokenstats/tokenstats/stats/statstest"
 )
 
 // Results are the figures of one load test run.
@@ -131,7 +131,7 @@ func runCmd(args []string) error {
 	}
 	// Queries on the large data set.
 	fmt.Fprintf(os.Stderr, "data set of %d records (generated when missing or stale)\n", *records)
-	path, meta, err := dataset.Cached(context.Background(), *dir, *records, *maxAge, time.UTC)
+	path, meta, err := statstest.Cached(context.Background(), *dir, *records, *maxAge, time.UTC)
 	if err != nil {
 		return err
 	}
@@ -263,7 +263,7 @@ func body(batch int, ids bool, prefix string, n int64) []byte {
 		}
 		k := int(n)*batch + i
 		fmt.Fprintf(&b, `{"account_email":"%s","model":"%s","input_tokens":%d,"output_tokens":%d,"cached_tokens":%d`,
-			dataset.AccountName(k%50), dataset.ModelName(k%30), 100+k%4000, 1+k%1000, k%100)
+			statstest.AccountName(k%50), statstest.ModelName(k%30), 100+k%4000, 1+k%1000, k%100)
 		if ids {
 			fmt.Fprintf(&b, `,"request_id":"%s-%d"`, prefix, k)
 		}

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tokenstats/tokenstats/localapi/loadgen/dataset"
+	"github.com/tokenstats/tokenstats/stats/statstest"
 )
 
 // DesktopResult is the desktop app's memory with the dashboard open, on an empty data folder and on the
@@ -40,7 +40,7 @@ func desktopCmd(args []string) error {
 	if os.Getenv("DISPLAY") == "" {
 		return errors.New("DISPLAY is not set: run under Xvfb (make bench does)")
 	}
-	path, meta, err := dataset.Cached(context.Background(), *dir, *records, *maxAge, time.UTC)
+	path, meta, err := statstest.Cached(context.Background(), *dir, *records, *maxAge, time.UTC)
 	if err != nil {
 		return err
 	}

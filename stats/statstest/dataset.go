@@ -1,7 +1,7 @@
-// Package dataset builds the synthetic usage databases the benchmarks and the load test run on. It writes
+// Package statstest builds the synthetic usage databases the benchmarks and the load test run on. It writes
 // through the store's own write path (stats.Store.Record in large batches), so a generated file holds
 // exactly what ingest would have stored, rollups and request ids included.
-package dataset
+package statstest
 
 import (
 	"context"

@@ -169,7 +169,7 @@ func reportCmd(args []string) error {
 	p("Steps (each restartable; data sets are cached in `.bench/`, regenerated when missing or, for the load test, when their last record is more than 6 hours old):\n\n")
 	p("1. `go test -run '^$' -bench . ./stats/` with `TOKENSTATS_BENCH_DIR=.bench` (sizes: `TOKENSTATS_BENCH_SIZES`, default 1M and 10M).\n")
 	p("2. `TOKENSTATS_LONG=1 go test -run TestCrashKeepsAcknowledgedRecords ./app/`: 20 SIGKILLs at random moments.\n")
-	p("3. `loadgen run -bin .bench/tokenstats -dir .bench -out .bench/http.json` (`go build -o .bench/loadgen ./localapi/loadgen`).\n")
+	p("3. `loadgen run -bin .bench/tokenstats -dir .bench -out .bench/http.json` (`go build -o .bench/loadgen ./cmd/loadgen`).\n")
 	p("4. `loadgen report` writes this file.\n\n")
 	p("Reliability tests run in `make test`: `localapi/*_robust_test.go` (hostile input corpus, 64 writers + 8 readers, ")
 	p("full disk on a real 4 MB tmpfs — skipped without root —, security on every route), `localapi/fuzz_test.go` (seed corpus in ")
