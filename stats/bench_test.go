@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokenstats/tokenstats/stats/statstest"
 	"github.com/tokenstats/tokenstats/stats"
+	"github.com/tokenstats/tokenstats/stats/statstest"
 )
 
 // Benchmarks of the store. The query benchmarks run on generated data sets of 1M and 10M records over
