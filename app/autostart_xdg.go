@@ -80,14 +80,7 @@ func (a autostart) set(on bool) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("create autostart folder: %w", err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(entry), 0o644); err != nil {
-		return fmt.Errorf("write autostart entry: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write autostart entry: %w", err)
-	}
-	return nil
+	return writeFileAtomic(path, []byte(entry), 0o644)
 }
 
 // desktopQuote quotes an Exec argument as the Desktop Entry spec asks: inside double quotes, with ", `,

@@ -17,17 +17,7 @@ import (
 func urlFile(dataDir string) string { return filepath.Join(dataDir, "listen-url") }
 
 func writeURLFile(dataDir, url string) error {
-	tmp := urlFile(dataDir) + ".tmp"
-	if err := os.WriteFile(tmp, []byte(url+"\n"), 0o600); err != nil {
-		return fmt.Errorf("write listen-url: %w", err)
-	}
-	if err := os.Chmod(tmp, 0o600); err != nil {
-		return fmt.Errorf("restrict listen-url: %w", err)
-	}
-	if err := os.Rename(tmp, urlFile(dataDir)); err != nil {
-		return fmt.Errorf("write listen-url: %w", err)
-	}
-	return nil
+	return writeFileAtomic(urlFile(dataDir), []byte(url+"\n"), 0o600)
 }
 
 func readURLFile(dataDir string) (string, error) {

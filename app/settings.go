@@ -11,11 +11,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/tokenstats/tokenstats/assets/translations"
 	"github.com/tokenstats/tokenstats/ui"
 )
 
@@ -28,9 +30,6 @@ type savedSettings struct {
 }
 
 func settingsFile(dataDir string) string { return filepath.Join(dataDir, "settings.json") }
-
-// Languages the app has translations for; "" follows the system.
-var languages = []string{"", "en", "zh-Hans"}
 
 func loadSettings(dataDir string) (savedSettings, error) {
 	var s savedSettings
@@ -56,17 +55,7 @@ func saveSettings(dataDir string, s savedSettings) error {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
 	}
-	tmp := settingsFile(dataDir) + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("write settings: %w", err)
-	}
-	if err := os.Chmod(tmp, 0o600); err != nil {
-		return fmt.Errorf("restrict settings file: %w", err)
-	}
-	if err := os.Rename(tmp, settingsFile(dataDir)); err != nil {
-		return fmt.Errorf("write settings: %w", err)
-	}
-	return nil
+	return writeFileAtomic(settingsFile(dataDir), append(b, '\n'), 0o600)
 }
 
 // withSavedSettings applies settings.json to what flags and environment left at their defaults. A bad
@@ -207,12 +196,14 @@ func (b *settingsBackend) Language() string { return b.saved().Language }
 
 // SetLanguage saves the language for the next start.
 func (b *settingsBackend) SetLanguage(tag string) error {
-	for _, l := range languages {
-		if l == tag {
-			return b.update(func(s *savedSettings) { s.Language = tag })
-		}
+	tags := []string{""} // "" follows the system
+	for _, l := range translations.Languages() {
+		tags = append(tags, l.Tag)
 	}
-	return fmt.Errorf("language %q: want one of %q", tag, languages)
+	if !slices.Contains(tags, tag) {
+		return fmt.Errorf("language %q: want one of %q", tag, tags)
+	}
+	return b.update(func(s *savedSettings) { s.Language = tag })
 }
 
 // StartAtLogin tells whether the app starts when the user logs in.

@@ -41,16 +41,8 @@ func RegenerateToken(dataDir string) (string, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return "", fmt.Errorf("create data folder: %w", err)
 	}
-	// Write to a temporary file and rename, so a crash never leaves a half-written token.
-	tmp := tokenFile(dataDir) + ".tmp"
-	if err := os.WriteFile(tmp, []byte(t+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write token: %w", err)
-	}
-	if err := os.Chmod(tmp, 0o600); err != nil {
-		return "", fmt.Errorf("restrict token file: %w", err)
-	}
-	if err := os.Rename(tmp, tokenFile(dataDir)); err != nil {
-		return "", fmt.Errorf("write token: %w", err)
+	if err := writeFileAtomic(tokenFile(dataDir), []byte(t+"\n"), 0o600); err != nil {
+		return "", err
 	}
 	return t, nil
 }

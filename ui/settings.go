@@ -11,14 +11,13 @@ import (
 	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/widget"
+	"github.com/tokenstats/tokenstats/assets/translations"
 )
 
-// languages are the settings' language choices: tag and label key. Language names are shown in their
-// own language, so they are not translated.
-var languages = []struct{ Tag, Label string }{
-	{"", "System default"},
-	{"en", "English"},
-	{"zh-Hans", "简体中文"},
+// languageChoices are the settings' language choices: "" (follow the system, a translated label) and
+// every translation, named in its own language, so those names are not translated.
+func languageChoices() []translations.Language {
+	return append([]translations.Language{{Tag: "", Name: lang.L("System default")}}, translations.Languages()...)
 }
 
 // settingsForm builds the settings controls; a nil Settings func hides its control.
@@ -102,14 +101,12 @@ func (d *Dashboard) settingsForm() fyne.CanvasObject {
 		form.Append(lang.L("Start at login"), chk)
 	}
 	if s.Language != nil && s.SetLanguage != nil {
-		labels := make([]string, len(languages))
+		choices := languageChoices()
+		labels := make([]string, len(choices))
 		cur := s.Language()
 		sel := 0
-		for i, l := range languages {
-			labels[i] = l.Label
-			if i == 0 {
-				labels[i] = lang.L(l.Label)
-			}
+		for i, l := range choices {
+			labels[i] = l.Name
 			if l.Tag == cur {
 				sel = i
 			}
@@ -117,7 +114,7 @@ func (d *Dashboard) settingsForm() fyne.CanvasObject {
 		pick := widget.NewSelect(labels, nil)
 		pick.SetSelectedIndex(sel)
 		pick.OnChanged = func(string) {
-			if err := s.SetLanguage(languages[pick.SelectedIndex()].Tag); err != nil {
+			if err := s.SetLanguage(choices[pick.SelectedIndex()].Tag); err != nil {
 				fail(lang.L("Language"), err)
 				return
 			}

@@ -38,8 +38,8 @@ func TestGeneratedIconsAreCurrent(t *testing.T) {
 		t.Skip("go not on PATH")
 	}
 	dir := t.TempDir()
-	if out, err := exec.Command("go", "run", "./gen", dir).CombinedOutput(); err != nil {
-		t.Fatalf("go run ./gen: %v\n%s", err, out)
+	if out, err := exec.Command("go", "run", "../../cmd/icongen", dir).CombinedOutput(); err != nil {
+		t.Fatalf("go run cmd/icongen: %v\n%s", err, out)
 	}
 	for _, name := range []string{"icon.png", "tray.png"} {
 		fresh, err := os.ReadFile(filepath.Join(dir, name))

@@ -9,3 +9,14 @@ import "embed"
 //
 //go:embed *.json
 var FS embed.FS
+
+// Language is a language the app is translated into: its BCP 47 tag (the file name) and its name in
+// itself, which is how a language list shows it.
+type Language struct {
+	Tag, Name string
+}
+
+// Languages lists the translations, English first.
+func Languages() []Language {
+	return []Language{{"en", "English"}, {"zh-Hans", "简体中文"}}
+}
