@@ -503,7 +503,7 @@ func desktopE2E(t *testing.T, bin string) {
 		t.Fatalf("reopen the store after quit: %v", err)
 	}
 	defer st.Close()
-	sumAll, err := st.Summary(context.Background(), stats.LastHours(time.Now().Add(time.Minute), stats.MaxHours))
+	sumAll, err := st.Summary(context.Background(), stats.LastHours(time.Now().Add(time.Minute), stats.MaxHours), stats.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}

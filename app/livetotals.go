@@ -27,11 +27,11 @@ func todayWindow(now time.Time, loc *time.Location) stats.Window {
 }
 
 func queryLiveTotals(ctx context.Context, st *stats.Store, now time.Time) (liveTotals, error) {
-	today, err := st.Summary(ctx, todayWindow(now, st.Location()))
+	today, err := st.Summary(ctx, todayWindow(now, st.Location()), stats.Filter{})
 	if err != nil {
 		return liveTotals{}, fmt.Errorf("today's totals: %w", err)
 	}
-	hour, err := st.Summary(ctx, stats.LastHours(now, 1))
+	hour, err := st.Summary(ctx, stats.LastHours(now, 1), stats.Filter{})
 	if err != nil {
 		return liveTotals{}, fmt.Errorf("last hour's totals: %w", err)
 	}

@@ -35,7 +35,7 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, s
 
 func totals(t *testing.T, core *Core) stats.Summary {
 	t.Helper()
-	s, err := core.Store.Summary(context.Background(), stats.LastHours(time.Now(), 24))
+	s, err := core.Store.Summary(context.Background(), stats.LastHours(time.Now(), 24), stats.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestRecordCommand(t *testing.T) {
 	}
 	s := totals(t, core)
 	want := stats.Totals{Requests: 3, InputTokens: 1200 + 105 + 7, OutputTokens: 300 + 40 + 3, CachedTokens: 1000 + 80,
-		ReasoningTokens: 100 + 1, CacheCreationTokens: 5}
+		ReasoningTokens: 100 + 1, CacheCreationTokens: 5, Unpriced: 3}
 	if s.Totals != want {
 		t.Errorf("stored %+v\nwant   %+v", s.Totals, want)
 	}

@@ -388,7 +388,7 @@ func TestFromTrendRealStoreDaily(t *testing.T) {
 	if _, err := st.Record(context.Background(), recs...); err != nil {
 		t.Fatal(err)
 	}
-	tr, err := st.Trend(context.Background(), stats.ByModel, stats.Daily, now, 7*24)
+	tr, err := st.Trend(context.Background(), stats.TrendQuery{Dimension: stats.ByModel, Granularity: stats.Daily, End: now, Hours: 7 * 24})
 	if err != nil {
 		t.Fatal(err)
 	}

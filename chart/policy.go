@@ -2,7 +2,6 @@ package chart
 
 import (
 	"context"
-	"time"
 
 	"github.com/tokenstats/tokenstats/stats"
 )
@@ -28,15 +27,19 @@ func Granularity(hours int) stats.Granularity {
 	return stats.Daily
 }
 
-// Trend reads the trend a chart of the hours before end draws: hourly or daily by Granularity, and for
-// "all time" (stats.MaxHours, ten years) without the empty periods before the first use.
-func Trend(ctx context.Context, st *stats.Store, d stats.Dimension, end time.Time, hours int) (stats.Trend, error) {
-	hours = min(max(hours, 1), stats.MaxHours)
-	tr, err := st.Trend(ctx, d, Granularity(hours), end, hours)
+// Trend reads the trend a chart of q.Hours before q.End draws: by the granularity q asks for when the
+// range allows it (hourly up to stats.MaxHourlyHours), else by Granularity; and for "all time"
+// (stats.MaxHours, ten years) without the empty periods before the first use.
+func Trend(ctx context.Context, st *stats.Store, q stats.TrendQuery) (stats.Trend, error) {
+	q.Hours = min(max(q.Hours, 1), stats.MaxHours)
+	if q.Granularity == 0 || (q.Granularity == stats.Hourly && q.Hours > stats.MaxHourlyHours) {
+		q.Granularity = Granularity(q.Hours)
+	}
+	tr, err := st.Trend(ctx, q)
 	if err != nil {
 		return tr, err
 	}
-	if hours >= stats.MaxHours {
+	if q.Hours >= stats.MaxHours {
 		tr = trimLeading(tr, minAllTimePeriods)
 	}
 	return tr, nil

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tokenstats/tokenstats/stats"
 	"github.com/tokenstats/tokenstats/usage"
 )
 
@@ -38,10 +39,15 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	now := s.cfg.Now()
 	recs, err := usage.DecodeRecords(body, now)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		refuse(w, err)
 		return
 	}
 	res, err := s.cfg.Store.Record(r.Context(), recs...)
+	var fe *stats.FieldError
+	if errors.As(err, &fe) {
+		refuse(w, err) // the store's own rules, should a record get past the decoder's
+		return
+	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return // the client left before its records were queued; nothing was stored
@@ -51,4 +57,14 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"success": true, "accepted": res.Accepted, "duplicates": res.Duplicates})
+}
+
+// refuse answers 400 for a body that does not decode or a record that breaks a rule; a batch's bad
+// record is also named by its position, "index", so clients need not parse the message.
+func refuse(w http.ResponseWriter, err error) {
+	body := map[string]any{"success": false, "error": err.Error()}
+	if i, ok := usage.RecordIndex(err); ok {
+		body["index"] = i
+	}
+	writeJSON(w, http.StatusBadRequest, body)
 }

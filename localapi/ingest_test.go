@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tokenstats/tokenstats/usage"
 )
@@ -144,5 +145,45 @@ func TestSurrogatePairsAndEscapesAccepted(t *testing.T) {
 	}
 	if !models[`path\ud800`] || !models["m"] {
 		t.Fatalf("stored models %v", models)
+	}
+}
+
+// A refused record of a batch is named by its position in the answer's "index"; a refused single
+// object has none. Every refusal is valid UTF-8, however its quoted input is cut.
+func TestIngestRefusalsNameTheRecordAndStayUTF8(t *testing.T) {
+	h := newHarness(t)
+	ok := `{"account_email":"a@x","model":"m","input_tokens":1,"output_tokens":1}`
+	long := strings.Repeat("模型", 30)
+	cases := []struct {
+		body  string
+		index float64 // -1: no index
+	}{
+		{`[` + ok + `,` + ok + `,{"account_email":"a","model":"m","input_tokens":-1,"output_tokens":1}]`, 2},
+		{`[` + ok + `, 5]`, 1},
+		{`[` + ok + `,{"account_email":"a","model":"m","input_tokens":5,"output_tokens":1,"cached_tokens":6}]`, 1},
+		{`{"account_email":"a","model":"m","input_tokens":-1,"output_tokens":1}`, -1},
+		{`{"account_email":"a","model":"m","provider":"` + long + `","usage":{"prompt_tokens":1,"completion_tokens":1}}`, -1},
+		{`[` + ok + `,{"account_email":"a","model":"m","input_tokens":1,"output_tokens":1,"timestamp":"` + long + `"}]`, 1},
+	}
+	for _, c := range cases {
+		code, res := h.do("POST", "/usage", c.body)
+		if code != 400 {
+			t.Errorf("%.60s: %d, want 400", c.body, code)
+			continue
+		}
+		idx, has := res["index"]
+		switch {
+		case c.index < 0 && has:
+			t.Errorf("%.60s: index %v on a single object", c.body, idx)
+		case c.index >= 0 && idx != c.index:
+			t.Errorf("%.60s: index %v, want %v (%v)", c.body, idx, c.index, res["error"])
+		}
+		if msg, _ := res["error"].(string); !utf8.ValidString(msg) || strings.ContainsRune(msg, utf8.RuneError) {
+			t.Errorf("%.60s: error %q is not clean UTF-8", c.body, msg)
+		}
+	}
+	if code, res := h.do("GET", "/stats/summary?hours="+strings.Repeat("时", 25), ""); code != 400 ||
+		!utf8.ValidString(res["error"].(string)) || strings.ContainsRune(res["error"].(string), utf8.RuneError) {
+		t.Errorf("bad hours: %d %q", code, res["error"])
 	}
 }

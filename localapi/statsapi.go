@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tokenstats/tokenstats/stats"
 )
@@ -45,6 +46,64 @@ type accountRowJSON struct {
 	Requests int64 `json:"request_count"`
 }
 
+type sourceRowJSON struct {
+	Source string `json:"source"`
+	totalsJSON
+	Requests int64 `json:"request_count"`
+}
+
+type credentialRowJSON struct {
+	Credential string `json:"credential"`
+	totalsJSON
+	Requests int64 `json:"request_count"`
+}
+
+// rowJSON is a breakdown row in its dimension's shape: the origin design's for models and accounts, the
+// same with "source" or "credential" for the others.
+func rowJSON(d stats.Dimension, row stats.Row) any {
+	t := toTotalsJSON(row.Totals)
+	switch d {
+	case stats.ByModel:
+		return modelRowJSON{row.Name, t, row.Requests}
+	case stats.ByAccount:
+		return accountRowJSON{row.Name, t, row.Requests}
+	case stats.BySource:
+		return sourceRowJSON{row.Name, t, row.Requests}
+	}
+	return credentialRowJSON{row.Name, t, row.Requests}
+}
+
+// filterParams are the query parameters that narrow every statistics route, each repeatable.
+var filterParams = [...]struct {
+	name string
+	dim  stats.Dimension
+}{{"account", stats.ByAccount}, {"model", stats.ByModel}, {"source", stats.BySource}, {"credential", stats.ByCredential}}
+
+// parseFilter reads account=, model=, source= and credential=; values match exactly.
+func parseFilter(r *http.Request) (stats.Filter, error) {
+	var f stats.Filter
+	q := r.URL.Query()
+	for _, p := range filterParams {
+		vals := q[p.name]
+		for _, v := range vals {
+			if !utf8.ValidString(v) || len(v) > 1024 {
+				return f, fmt.Errorf("%s must be valid UTF-8 of at most 1024 bytes", p.name)
+			}
+		}
+		switch p.dim {
+		case stats.ByAccount:
+			f.Accounts = vals
+		case stats.ByModel:
+			f.Models = vals
+		case stats.BySource:
+			f.Sources = vals
+		case stats.ByCredential:
+			f.Credentials = vals
+		}
+	}
+	return f, nil
+}
+
 // parseHours reads the hours parameter: a whole number in 1…stats.MaxHours, 24 when absent.
 func parseHours(r *http.Request) (int, error) {
 	return wholeParam(r, "hours", 24, 1, stats.MaxHours)
@@ -65,13 +124,17 @@ func wholeParam(r *http.Request, name string, def, lo, hi int) (int, error) {
 	return int(n), nil
 }
 
-func (s *Server) window(w http.ResponseWriter, r *http.Request) (stats.Window, bool) {
+// window reads the window and filter every statistics route takes; on a bad one it answers 400.
+func (s *Server) window(w http.ResponseWriter, r *http.Request) (stats.Window, stats.Filter, bool) {
 	h, err := parseHours(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return stats.Window{}, false
+	if err == nil {
+		var f stats.Filter
+		if f, err = parseFilter(r); err == nil {
+			return stats.LastHours(s.cfg.Now(), h), f, true
+		}
 	}
-	return stats.LastHours(s.cfg.Now(), h), true
+	writeError(w, http.StatusBadRequest, err.Error())
+	return stats.Window{}, stats.Filter{}, false
 }
 
 func (s *Server) queryFailed(w http.ResponseWriter, err error) {
@@ -80,11 +143,11 @@ func (s *Server) queryFailed(w http.ResponseWriter, err error) {
 }
 
 func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
-	win, ok := s.window(w, r)
+	win, f, ok := s.window(w, r)
 	if !ok {
 		return
 	}
-	sum, err := s.cfg.Store.Summary(r.Context(), win)
+	sum, err := s.cfg.Store.Summary(r.Context(), win, f)
 	if err != nil {
 		s.queryFailed(w, err)
 		return
@@ -95,22 +158,18 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) breakdown(d stats.Dimension) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		win, ok := s.window(w, r)
+		win, f, ok := s.window(w, r)
 		if !ok {
 			return
 		}
-		rows, err := s.cfg.Store.Breakdown(r.Context(), d, win)
+		rows, err := s.cfg.Store.Breakdown(r.Context(), d, win, f)
 		if err != nil {
 			s.queryFailed(w, err)
 			return
 		}
 		out := make([]any, len(rows))
 		for i, row := range rows {
-			if d == stats.ByModel {
-				out[i] = modelRowJSON{row.Name, toTotalsJSON(row.Totals), row.Requests}
-			} else {
-				out[i] = accountRowJSON{row.Name, toTotalsJSON(row.Totals), row.Requests}
-			}
+			out[i] = rowJSON(d, row)
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"success": true, "hours": win.Hours(), "data": out})
 	}
@@ -123,18 +182,23 @@ func (s *Server) trend(d stats.Dimension) http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		g, err := stats.ParseGranularity(r.URL.Query().Get("granularity"))
+		q := stats.TrendQuery{Dimension: d, End: s.cfg.Now(), Hours: hours}
+		if q.Granularity, err = stats.ParseGranularity(r.URL.Query().Get("granularity")); err == nil {
+			if q.Metric, err = stats.ParseMetric(r.URL.Query().Get("metric")); err == nil {
+				q.Filter, err = parseFilter(r)
+			}
+		}
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		if g == stats.Hourly && hours > stats.MaxHourlyHours {
+		if q.Granularity == stats.Hourly && hours > stats.MaxHourlyHours {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf(
 				"hourly trends cover at most %d hours (31 days); use granularity=daily for %d hours",
 				stats.MaxHourlyHours, hours))
 			return
 		}
-		tr, err := s.cfg.Store.Trend(r.Context(), d, g, s.cfg.Now(), hours)
+		tr, err := s.cfg.Store.Trend(r.Context(), q)
 		if err != nil {
 			s.queryFailed(w, err)
 			return

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/tokenstats/tokenstats/stats"
 )
@@ -51,7 +52,11 @@ func writeTrend(w http.ResponseWriter, tr stats.Trend, hours int) {
 			first = false
 			b = append(b, quoted[j]...)
 			b = append(b, ':')
-			b = strconv.AppendInt(b, v, 10)
+			if tr.Metric == stats.MetricCost {
+				b = appendUSD(b, stats.Money(v))
+			} else {
+				b = strconv.AppendInt(b, v, 10)
+			}
 		}
 		b = append(b, "}}"...)
 	}
@@ -59,10 +64,17 @@ func writeTrend(w http.ResponseWriter, tr stats.Trend, hours int) {
 	b = appendJSONString(b, tr.Granularity.String())
 	b = append(b, `,"hours":`...)
 	b = strconv.AppendInt(b, int64(hours), 10)
+	b = append(b, `,"metric":`...)
+	b = appendJSONString(b, tr.Metric.String())
 	b = append(b, `,"success":true}`+"\n"...)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
+}
+
+// appendUSD appends an amount as a JSON number of dollars, exact to the nano-dollar: 0.0125, 3, 1.5.
+func appendUSD(b []byte, m stats.Money) []byte {
+	return append(b, strings.TrimPrefix(strings.Replace(m.String(), "$", "", 1), "+")...)
 }
 
 // appendJSONString appends s as encoding/json writes it with HTML escaping off: printable ASCII as is,

@@ -3,6 +3,7 @@ package localapi
 import (
 	"encoding/json"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
@@ -24,13 +25,22 @@ func TestWriteTrendMatchesEncodingJSON(t *testing.T) {
 		}
 		tr.Periods = append(tr.Periods, p)
 	}
-	for _, c := range []stats.Trend{tr, {Granularity: stats.Daily}, {Granularity: stats.Daily, Periods: []stats.Period{{Label: "2026-01-01", Values: map[string]int64{}}}}} {
+	cost := tr
+	cost.Metric = stats.MetricCost
+	for _, c := range []stats.Trend{tr, cost, {Granularity: stats.Daily}, {Granularity: stats.Daily, Periods: []stats.Period{{Label: "2026-01-01", Values: map[string]int64{}}}}} {
 		out := make([]periodJSON, len(c.Periods))
 		for i, p := range c.Periods {
-			out[i] = periodJSON{p.Label, p.Values}
+			out[i] = periodJSON{p.Label, map[string]any{}}
+			for n, v := range p.Values {
+				out[i].Data[n] = v
+				if c.Metric == stats.MetricCost { // dollars, from nano-dollars
+					out[i].Data[n] = json.Number(strconv.FormatFloat(float64(v)/1e9, 'f', -1, 64))
+				}
+			}
 		}
 		want := httptest.NewRecorder()
-		writeJSON(want, 200, map[string]any{"success": true, "granularity": c.Granularity.String(), "hours": 30, "data": out})
+		writeJSON(want, 200, map[string]any{"success": true, "granularity": c.Granularity.String(), "hours": 30,
+			"metric": c.Metric.String(), "data": out})
 		got := httptest.NewRecorder()
 		writeTrend(got, c, 30)
 		if got.Body.String() != want.Body.String() || got.Header().Get("Content-Type") != want.Header().Get("Content-Type") || got.Code != want.Code {
@@ -45,6 +55,6 @@ func TestWriteTrendMatchesEncodingJSON(t *testing.T) {
 
 // periodJSON is a trend point as encoding/json writes it: the reference writeTrend must match byte for byte.
 type periodJSON struct {
-	Period string           `json:"period"`
-	Data   map[string]int64 `json:"data"`
+	Period string         `json:"period"`
+	Data   map[string]any `json:"data"`
 }

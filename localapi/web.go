@@ -189,7 +189,7 @@ func (s *Server) chart(d stats.Dimension) http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		tr, err := chart.Trend(r.Context(), s.cfg.Store, d, s.cfg.Now(), hours)
+		tr, err := chart.Trend(r.Context(), s.cfg.Store, stats.TrendQuery{Dimension: d, End: s.cfg.Now(), Hours: hours})
 		if err != nil {
 			s.queryFailed(w, err)
 			return

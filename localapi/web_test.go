@@ -339,7 +339,7 @@ func TestChartRoutes(t *testing.T) {
 			t.Errorf("GET %s: %d %q %s", c.path, resp.StatusCode, resp.Header.Get("Content-Type"), body)
 			continue
 		}
-		tr, err := chart.Trend(context.Background(), h.store, c.dim, h.now, c.hours)
+		tr, err := chart.Trend(context.Background(), h.store, stats.TrendQuery{Dimension: c.dim, End: h.now, Hours: c.hours})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -156,7 +156,7 @@ func BenchmarkQuery(b *testing.B) {
 				w := stats.LastHours(end, h)
 				b.Run(fmt.Sprintf("summary/hours=%d", h), func(b *testing.B) {
 					for i := 0; i < b.N; i++ {
-						if _, err := bs.st.Summary(ctx, w); err != nil {
+						if _, err := bs.st.Summary(ctx, w, stats.Filter{}); err != nil {
 							b.Fatal(err)
 						}
 					}
@@ -164,14 +164,14 @@ func BenchmarkQuery(b *testing.B) {
 				for _, d := range []stats.Dimension{stats.ByModel, stats.ByAccount} {
 					b.Run(fmt.Sprintf("by-%s/hours=%d", d, h), func(b *testing.B) {
 						for i := 0; i < b.N; i++ {
-							if _, err := bs.st.Breakdown(ctx, d, w); err != nil {
+							if _, err := bs.st.Breakdown(ctx, d, w, stats.Filter{}); err != nil {
 								b.Fatal(err)
 							}
 						}
 					})
 					b.Run(fmt.Sprintf("trend-%s-daily/hours=%d", d, h), func(b *testing.B) {
 						for i := 0; i < b.N; i++ {
-							if _, err := bs.st.Trend(ctx, d, stats.Daily, end, h); err != nil {
+							if _, err := bs.st.Trend(ctx, stats.TrendQuery{Dimension: d, Granularity: stats.Daily, End: end, Hours: h}); err != nil {
 								b.Fatal(err)
 							}
 						}
@@ -179,7 +179,7 @@ func BenchmarkQuery(b *testing.B) {
 					if h <= stats.MaxHourlyHours {
 						b.Run(fmt.Sprintf("trend-%s-hourly/hours=%d", d, h), func(b *testing.B) {
 							for i := 0; i < b.N; i++ {
-								if _, err := bs.st.Trend(ctx, d, stats.Hourly, end, h); err != nil {
+								if _, err := bs.st.Trend(ctx, stats.TrendQuery{Dimension: d, Granularity: stats.Hourly, End: end, Hours: h}); err != nil {
 									b.Fatal(err)
 								}
 							}
@@ -293,7 +293,7 @@ func TestChunkedWritesMatchRecords(t *testing.T) {
 	if dups != 32 {
 		t.Errorf("%d concurrent duplicates, want 32", dups)
 	}
-	got, err := st.Summary(ctx, stats.LastHours(end, 1))
+	got, err := st.Summary(ctx, stats.LastHours(end, 1), stats.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +309,7 @@ func TestChunkedWritesMatchRecords(t *testing.T) {
 		t.Errorf("info says %d records, summary %d", inf.Records, got.Requests)
 	}
 	// Raw rows (an unaligned window reads them) and rollups must agree.
-	raw, err := st.Summary(ctx, stats.LastHours(end.Add(30*time.Minute), 2))
+	raw, err := st.Summary(ctx, stats.LastHours(end.Add(30*time.Minute), 2), stats.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,7 +359,7 @@ func TestTrendCacheMatchesBruteForce(t *testing.T) {
 				}{{stats.Hourly, 5}, {stats.Hourly, 49}, {stats.Hourly, 744}, {stats.Daily, 24}, {stats.Daily, 240}, {stats.Daily, 2400}} {
 					for _, d := range []stats.Dimension{stats.ByModel, stats.ByAccount} {
 						end := now.Add(-13 * time.Minute)
-						tr, err := st.Trend(ctx, d, c.g, end, c.hours)
+						tr, err := st.Trend(ctx, stats.TrendQuery{Dimension: d, Granularity: c.g, End: end, Hours: c.hours})
 						if err != nil {
 							t.Fatal(err)
 						}

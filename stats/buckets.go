@@ -1,26 +1,39 @@
 package stats
 
-import "time"
+import (
+	"sort"
+	"sync"
+	"time"
+)
 
-// Rollups are kept per local clock hour and per local day of the store's time zone. A bucket is keyed
-// by the unix second at which it starts. Buckets are contiguous spans of real time: a clock hour or day
-// that a DST change splits (or repeats) is several buckets, merged again by label when a trend is drawn.
-// Every zone's offset is a whole number of minutes, so a bucket never splits a second.
+// Rollups are kept per minute, per local clock hour, per local day and per local month of the store's
+// time zone. A bucket is keyed by the unix second at which it starts. Hours and days are contiguous spans
+// of real time: a clock hour or day that a DST change splits (or repeats) is several buckets, merged
+// again by label when a trend is drawn. Minutes are plain 60-second spans of unix time.
 
 type level int
 
 const (
-	levelHour  level = 1
-	levelDay   level = 2
-	levelMonth level = 3 // summaries and breakdowns only: a year is 12 buckets instead of 365
+	levelRaw    level = 0 // raw rows, exact to the second
+	levelMinute level = 1 // only in open or busy hours (see minuteState)
+	levelHour   level = 2
+	levelDay    level = 3
+	levelMonth  level = 4 // summaries and breakdowns only: a year is 12 buckets instead of 365
 )
 
-// rollupLevels are the levels every record is added to.
-var rollupLevels = []level{levelHour, levelDay, levelMonth}
+// dimLevels are the levels of the per-dimension rollups every record adds to (minutes when its hour
+// keeps them); cubeLevels those of the per-combo rollups that filtered queries read.
+var (
+	dimLevels  = [...]level{levelMinute, levelHour, levelDay, levelMonth}
+	cubeLevels = [...]level{levelDay, levelMonth}
+)
 
 // span returns the bucket of level l that holds unix second ts: [start, end).
 func span(l level, ts int64, loc *time.Location) (start, end int64) {
-	if l == levelMonth {
+	switch l {
+	case levelMinute:
+		return ts - ts%60, ts - ts%60 + 60
+	case levelMonth:
 		return monthSpan(ts, loc)
 	}
 	t := time.Unix(ts, 0).In(loc)
@@ -82,46 +95,136 @@ func floorBoundary(l level, ts int64, loc *time.Location) int64 {
 	return s
 }
 
-// piece is a part of a window answered from one source: raw rows (level 0) or a rollup level.
+// piece is a part of a window answered from one source: raw rows, or buckets of a rollup level (per
+// dimension, or per combo when cube is set) whose starts lie in [lo, hi).
 type piece struct {
-	lvl    level // 0 = raw rows
-	lo, hi int64 // [lo, hi) in unix seconds; for rollups, bucket starts in that range
+	lvl    level
+	cube   bool
+	lo, hi int64 // unix seconds
 }
 
-// plan splits [lo, hi) into raw edges, hour buckets and (when coarsest allows) day and month buckets, so that
-// long windows read few rows and the edges stay exact to the second. Empty pieces are left out.
-func plan(lo, hi int64, coarsest level, loc *time.Location) []piece {
+// minuteState says which hours have minute rollups. Every hour from `from` on keeps them while it is
+// recent (the writer adds minute rows for it); when an hour has been over for a while the writer
+// compacts it: a busy hour (at least busyHour records) keeps its minutes, a quiet one loses them, as
+// reading its raw rows is as cheap. Readers hold mu for reading while they plan and read a query, the
+// writer for writing while it commits a compaction, so no query reads an hour whose minutes just went.
+type minuteState struct {
+	mu   sync.RWMutex
+	from int64
+	busy map[int64]bool
+}
+
+// busyHour is how many records an hour must hold to keep its minute rollups after compaction: an edge
+// hour with fewer costs at most that many raw rows to read.
+const busyHour = 4096
+
+// has reports whether the hour bucket starting at h has minute rollups; mu must be held.
+func (m *minuteState) has(h int64) bool { return h >= m.from || m.busy[h] }
+
+// plan splits [lo, hi) into pieces so that long windows read few rows and the edges stay exact to the
+// second: raw edges (refined into minute buckets inside hours that have them), hour buckets, and, when
+// coarsest allows, day and month buckets. With cube set (a filtered query) it plans for the combo
+// rollups: raw rows for everything finer than a day, then days and months. Empty pieces are left out.
+// ms.mu must be held for reading.
+func plan(lo, hi int64, coarsest level, cube bool, loc *time.Location, ms *minuteState) []piece {
 	var out []piece
 	add := func(l level, a, b int64) {
 		if a < b {
-			out = append(out, piece{l, a, b})
+			out = append(out, piece{lvl: l, cube: cube && l != levelRaw, lo: a, hi: b})
 		}
+	}
+	addRaw := func(a, b int64) {
+		if cube {
+			add(levelRaw, a, b)
+			return
+		}
+		refineRaw(a, b, loc, ms, add)
+	}
+	if cube {
+		// The combo rollups have days and months only; finer pieces read raw rows through the combo index.
+		if coarsest < levelDay {
+			add(levelRaw, lo, hi)
+			return out
+		}
+		d1, d2 := ceilBoundary(levelDay, lo, loc), floorBoundary(levelDay, hi, loc)
+		if d1 >= d2 {
+			add(levelRaw, lo, hi)
+			return out
+		}
+		add(levelRaw, lo, d1)
+		add(levelRaw, d2, hi)
+		addDaysMonths(d1, d2, coarsest, loc, add)
+		return out
 	}
 	h1, h2 := ceilBoundary(levelHour, lo, loc), floorBoundary(levelHour, hi, loc)
 	if h1 >= h2 {
-		add(0, lo, hi)
+		addRaw(lo, hi)
 		return out
 	}
-	add(0, lo, h1)
-	add(0, h2, hi)
+	addRaw(lo, h1)
+	addRaw(h2, hi)
 	if coarsest >= levelDay {
 		d1, d2 := ceilBoundary(levelDay, h1, loc), floorBoundary(levelDay, h2, loc)
 		if d1 < d2 {
 			add(levelHour, h1, d1)
 			add(levelHour, d2, h2)
-			if coarsest == levelMonth {
-				m1, m2 := ceilBoundary(levelMonth, d1, loc), floorBoundary(levelMonth, d2, loc)
-				if m1 < m2 {
-					add(levelDay, d1, m1)
-					add(levelDay, m2, d2)
-					add(levelMonth, m1, m2)
-					return out
-				}
-			}
-			add(levelDay, d1, d2)
+			addDaysMonths(d1, d2, coarsest, loc, add)
 			return out
 		}
 	}
 	add(levelHour, h1, h2)
+	return out
+}
+
+// addDaysMonths covers whole days [d1, d2) with day buckets, and with month buckets where whole months
+// fit and coarsest allows.
+func addDaysMonths(d1, d2 int64, coarsest level, loc *time.Location, add func(level, int64, int64)) {
+	if coarsest == levelMonth {
+		m1, m2 := ceilBoundary(levelMonth, d1, loc), floorBoundary(levelMonth, d2, loc)
+		if m1 < m2 {
+			add(levelDay, d1, m1)
+			add(levelDay, m2, d2)
+			add(levelMonth, m1, m2)
+			return
+		}
+	}
+	add(levelDay, d1, d2)
+}
+
+// refineRaw adds a raw span that lies within at most two hour buckets: inside each hour that has minute
+// rollups, the whole minutes come from them and only the partial minutes at the ends from raw rows.
+func refineRaw(lo, hi int64, loc *time.Location, ms *minuteState, add func(level, int64, int64)) {
+	for a := lo; a < hi; {
+		hs, he := span(levelHour, a, loc)
+		b := min(he, hi)
+		m1, m2 := ceilBoundary(levelMinute, a, loc), floorBoundary(levelMinute, b, loc)
+		if ms.has(hs) && m1 < m2 {
+			add(levelRaw, a, m1)
+			add(levelMinute, m1, m2)
+			add(levelRaw, m2, b)
+		} else {
+			add(levelRaw, a, b)
+		}
+		a = b
+	}
+}
+
+// bucketsOf lists the bucket starts of level l that begin in [lo, hi), in order.
+func bucketsOf(l level, lo, hi int64, loc *time.Location) []int64 {
+	var out []int64
+	for b := ceilBoundary(l, lo, loc); b < hi; {
+		out = append(out, b)
+		_, b = span(l, b, loc)
+	}
+	return out
+}
+
+// sortedKeys returns the keys of m in order.
+func sortedKeys(m map[int64]bool) []int64 {
+	out := make([]int64, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
 }

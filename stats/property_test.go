@@ -1,174 +1,322 @@
 package stats
 
 import (
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// bruteForce is the obvious answer: the records kept in a slice, summed by walking all of them.
-type bruteForce []Record
-
-func (b bruteForce) in(w Window, r Record) bool {
-	return r.Time.Unix() > w.From.Unix() && r.Time.Unix() <= w.To.Unix()
+// bruteForce is the obvious answer: the records kept in a slice, summed by walking all of them, with
+// the names as views show them (alias applied) and the cost the store's pricer gives.
+type bruteForce struct {
+	recs  []Record
+	alias map[string]string // shown name of a stored name, when it has an alias
 }
 
-func (b bruteForce) summary(w Window) Summary {
+func (b *bruteForce) shown(r *Record, d Dimension) string {
+	n := nameOfDim(r, d)
+	if a, ok := b.alias[n]; ok {
+		return a
+	}
+	return n
+}
+
+func (b *bruteForce) keeps(r *Record, w Window, f Filter) bool {
+	if r.Time.Unix() <= w.From.Unix() || r.Time.Unix() > w.To.Unix() {
+		return false
+	}
+	for _, d := range allDims {
+		if vals := f.Values(d); len(vals) > 0 && !slices.Contains(vals, b.shown(r, d)) {
+			return false
+		}
+	}
+	return true
+}
+
+func (b *bruteForce) totals(r *Record) Totals {
+	cost, ok := testPricer{}.Price(r)
+	return recordTotals(r, cost, ok)
+}
+
+func (b *bruteForce) summary(w Window, f Filter) Summary {
 	var s Summary
 	accounts, models := map[string]bool{}, map[string]bool{}
-	for _, r := range b {
-		if b.in(w, r) {
-			s.Add(recordTotals(&r))
-			accounts[r.Account], models[r.Model] = true, true
+	for i := range b.recs {
+		if r := &b.recs[i]; b.keeps(r, w, f) {
+			s.Add(b.totals(r))
+			accounts[b.shown(r, ByAccount)], models[b.shown(r, ByModel)] = true, true
 		}
 	}
 	s.Accounts, s.Models = len(accounts), len(models)
 	return s
 }
 
-func (b bruteForce) by(d Dimension, w Window) map[string]Totals {
+func (b *bruteForce) by(d Dimension, w Window, f Filter) map[string]Totals {
 	m := map[string]Totals{}
-	for _, r := range b {
-		if b.in(w, r) {
-			k := r.Model
-			if d == ByAccount {
-				k = r.Account
-			}
-			t := m[k]
-			t.Add(recordTotals(&r))
-			m[k] = t
+	for i := range b.recs {
+		if r := &b.recs[i]; b.keeps(r, w, f) {
+			t := m[b.shown(r, d)]
+			t.Add(b.totals(r))
+			m[b.shown(r, d)] = t
 		}
 	}
 	return m
 }
 
 // trend labels each record with its local clock hour or day, the definition users read off a clock.
-func (b bruteForce) trend(d Dimension, g Granularity, w Window, loc *time.Location) map[string]map[string]int64 {
+func (b *bruteForce) trend(q TrendQuery, loc *time.Location) map[string]map[string]int64 {
 	layout := "2006-01-02 15:00"
-	if g == Daily {
+	if q.Granularity == Daily {
 		layout = "2006-01-02"
 	}
+	w := TrendWindow(q.Granularity, q.End, q.Hours)
 	m := map[string]map[string]int64{}
-	for _, r := range b {
-		if b.in(w, r) {
+	for i := range b.recs {
+		if r := &b.recs[i]; b.keeps(r, w, q.Filter) {
 			l := r.Time.In(loc).Format(layout)
-			k := r.Model
-			if d == ByAccount {
-				k = r.Account
-			}
 			if m[l] == nil {
 				m[l] = map[string]int64{}
 			}
-			m[l][k] += r.TotalTokens()
+			t := b.totals(r)
+			m[l][b.shown(r, q.Dimension)] += q.Metric.of(&t)
 		}
 	}
 	return m
 }
 
-func (b bruteForce) without(cutoff time.Time) bruteForce {
-	var out bruteForce
-	for _, r := range b {
+func (b *bruteForce) without(cutoff time.Time) {
+	var out []Record
+	for _, r := range b.recs {
 		if r.Time.Unix() > cutoff.Unix() {
 			out = append(out, r)
 		}
 	}
-	return out
+	b.recs = out
 }
 
-// TestViewsAgreeWithBruteForce is the property the whole store rests on: for any window, the summary,
-// the sums of the breakdown rows and of every trend point equal a brute-force sum over the records,
-// in zones with half- and quarter-hour offsets and across DST changes, before and after partial clears.
+// TestViewsAgreeWithBruteForce is the property the whole store rests on: for any window and any
+// filter, the summary, the sums of the breakdown rows of every dimension and every trend point (in
+// tokens, money and requests) equal a brute-force sum over the records, in zones with half- and
+// quarter-hour offsets and across DST changes. It holds while every hour keeps minute rollups, after
+// quiet hours lose them and a busy one keeps them, after names get an alias, after a rebuild of every
+// rollup from the raw rows, and after partial clears.
 func TestViewsAgreeWithBruteForce(t *testing.T) {
 	zones := []string{"UTC", "Asia/Kolkata", "Asia/Kathmandu", "America/New_York", "Europe/London",
 		"Australia/Lord_Howe", "America/Santiago"}
 	// Spring 2026 holds DST changes of New York (Mar 8), London (Mar 29), Santiago and Lord Howe (Apr 5).
 	base := time.Date(2026, 2, 20, 0, 0, 0, 0, time.UTC)
 	span := int64(50 * 24 * 3600)
+	end := base.Add(time.Duration(span) * time.Second)
 	for zi, zone := range zones {
 		t.Run(zone, func(t *testing.T) {
 			t.Parallel()
 			loc := mustLoad(t, zone)
 			rng := rand.New(rand.NewPCG(uint64(zi), 42))
-			s := openTest(t, loc)
-			var all bruteForce
-			for batch := 0; batch < 6; batch++ {
-				recs := make([]Record, 300)
-				for i := range recs {
-					r := rec(base.Add(time.Duration(rng.Int64N(span))*time.Second),
-						fmt.Sprintf("acct%d@example.com", rng.IntN(7)), fmt.Sprintf("model-%d", rng.IntN(5)),
-						rng.Int64N(5000), rng.Int64N(3000))
-					r.CachedTokens = rng.Int64N(r.InputTokens + 1)
-					r.ReasoningTokens = rng.Int64N(r.OutputTokens + 1)
-					r.CacheCreationTokens = rng.Int64N(100)
-					recs[i] = r
-				}
-				// Some records land exactly on hour and day boundaries, where off-by-one errors live.
-				for i := 0; i < 20; i++ {
-					at := base.Add(time.Duration(rng.Int64N(span/3600)) * time.Hour).In(loc)
-					if i%2 == 0 {
-						at = time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, loc)
-					}
-					recs[i].Time = at.Add(time.Duration(rng.IntN(3)-1) * time.Second)
-				}
-				mustRecord(t, s, recs...)
-				all = append(all, recs...)
+			// The store's clock follows the records, as in live use: hours an hour or more behind it lose
+			// their minute rollups as the writer compacts them, but a busy one keeps them.
+			var clock atomic.Int64
+			clock.Store(base.Unix())
+			now := func() time.Time { return time.Unix(clock.Load(), 0) }
+			path := filepath.Join(t.TempDir(), "p.db")
+			s, _, err := Open(path, Options{Location: loc, Pricer: testPricer{}, Now: now})
+			if err != nil {
+				t.Fatal(err)
 			}
-			check := func(phase string) {
-				hoursChoices := []int{1, 2, 3, 5, 23, 24, 25, 47, 48, 72, 100, 168, 400, 744, 1200, 87600}
-				for i := 0; i < 40; i++ {
-					end := base.Add(time.Duration(rng.Int64N(span+7*24*3600)) * time.Second)
-					if i%5 == 0 { // windows ending on a boundary
-						end = end.Truncate(time.Hour)
+			defer func() { s.Close() }()
+			b := &bruteForce{alias: map[string]string{}}
+			for range 6 * 300 {
+				b.recs = append(b.recs, randomRecord(rng, base.Add(time.Duration(rng.Int64N(span))*time.Second)))
+			}
+			// Some records land exactly on hour and day boundaries, where off-by-one errors live.
+			for i := 0; i < 120; i++ {
+				at := base.Add(time.Duration(rng.Int64N(span/3600)) * time.Hour).In(loc)
+				if i%2 == 0 {
+					at = time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, loc)
+				}
+				b.recs[i].Time = at.Add(time.Duration(rng.IntN(3)-1) * time.Second)
+			}
+			// One busy hour, enough to keep its minute rollups after compaction.
+			mid := base.Add(time.Duration(span/2) * time.Second).In(loc)
+			busyAt := time.Date(mid.Year(), mid.Month(), mid.Day(), mid.Hour(), 5, 0, 0, loc)
+			for range busyHour + 50 {
+				b.recs = append(b.recs, randomRecord(rng, busyAt.Add(time.Duration(rng.IntN(40*60))*time.Second)))
+			}
+			slices.SortFunc(b.recs, func(x, y Record) int { return x.Time.Compare(y.Time) })
+			for lo := 0; lo < len(b.recs); lo += 300 {
+				part := b.recs[lo:min(lo+300, len(b.recs))]
+				clock.Store(part[len(part)-1].Time.Unix())
+				mustRecord(t, s, part...)
+			}
+			// The writer compacts after answering; this waits for it (at the same clock it did nothing new).
+			if err := s.compactNow(ctx); err != nil {
+				t.Fatal(err)
+			}
+			s.minutes.mu.RLock()
+			busyKept, from := len(s.minutes.busy), s.minutes.from
+			s.minutes.mu.RUnlock()
+			if busyKept != 1 || from < end.Add(-12*time.Hour).Unix() {
+				t.Fatalf("while live: %d busy hours kept (want 1), minutes from %s", busyKept, time.Unix(from, 0))
+			}
+
+			check := func(phase string, n int) {
+				for i := 0; i < n; i++ {
+					e := base.Add(time.Duration(rng.Int64N(span+7*24*3600)) * time.Second)
+					switch i % 5 {
+					case 0: // windows ending on a boundary
+						e = e.Truncate(time.Hour)
+					case 1: // windows with an edge inside the busy hour
+						e = busyAt.Add(time.Duration(rng.IntN(3600)-1800) * time.Second)
 					}
-					hours := hoursChoices[rng.IntN(len(hoursChoices))]
-					w := LastHours(end, hours)
-					what := fmt.Sprintf("%s: window %d h ending %s", phase, hours, end.In(loc).Format(time.RFC3339))
-					checkViews(t, s, all, w, what)
+					hours := []int{1, 2, 3, 5, 23, 24, 25, 47, 48, 72, 100, 168, 400, 744, 1200, 87600}[rng.IntN(16)]
+					if i%5 == 2 { // windows starting inside the busy hour
+						e = busyAt.Add(time.Duration(1+rng.IntN(400*3600)) * time.Second)
+						hours = int(e.Sub(busyAt.Add(-time.Duration(rng.IntN(1000))*time.Second)).Hours()) + 1
+					}
+					w := LastHours(e, hours)
+					what := fmt.Sprintf("%s: window %d h ending %s", phase, hours, e.In(loc).Format(time.RFC3339))
+					var f Filter
+					if i%2 == 1 {
+						f = randomFilter(rng, b)
+						what += fmt.Sprintf(", filter %+v", f)
+					}
+					checkViews(t, s, b, w, f, what)
+					q := TrendQuery{Dimension: allDims[rng.IntN(len(allDims))], End: e, Hours: hours, Filter: f,
+						Metric: Metric(rng.IntN(3))}
 					if hours <= MaxHourlyHours {
-						checkTrend(t, s, all, Hourly, end, hours, loc, what)
+						q.Granularity = Hourly
+						checkTrend(t, s, b, q, loc, what)
 					}
-					checkTrend(t, s, all, Daily, end, hours, loc, what)
+					q.Granularity = Daily
+					checkTrend(t, s, b, q, loc, what)
 				}
 			}
-			check("before clear")
+			check("live", 30)
+
+			clock.Store(end.Add(30 * time.Hour).Unix())
+			if err := s.compactNow(ctx); err != nil {
+				t.Fatal(err)
+			}
+			s.minutes.mu.RLock()
+			busyKept, from = len(s.minutes.busy), s.minutes.from
+			s.minutes.mu.RUnlock()
+			if busyKept != 1 || from <= end.Unix() {
+				t.Fatalf("after compaction: %d busy hours kept (want 1), minutes from %s", busyKept, time.Unix(from, 0))
+			}
+			check("after compaction", 30)
+
+			// Two accounts and a model get aliases; the first two now show, count and filter as one.
+			for _, a := range [][3]string{{"account", "acct5@example.com", "team"}, {"account", "acct6@example.com", "team"},
+				{"model", "model-3", "模型-三"}} {
+				d, _ := ParseDimension(a[0])
+				if err := s.SetAlias(ctx, d, a[1], a[2]); err != nil {
+					t.Fatal(err)
+				}
+				b.alias[a[1]] = a[2]
+			}
+			check("with aliases", 20)
+
+			// Rebuild every rollup from the raw rows, as a zone change does.
+			s.Close()
+			db, err := sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec(`UPDATE meta SET value = '' WHERE key = 'zone'`); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			if s, _, err = Open(path, Options{Location: loc, Pricer: testPricer{}, Now: now}); err != nil {
+				t.Fatal(err)
+			}
+			check("after a rebuild", 20)
+
 			for _, h := range []int{24 * 40, 24*25 + 7, 24 * 10} {
-				cutoff := base.Add(time.Duration(span) * time.Second).Add(-time.Duration(h) * time.Hour).Add(-17 * time.Minute)
+				cutoff := end.Add(-time.Duration(h) * time.Hour).Add(-17 * time.Minute)
+				before := len(b.recs)
+				counted, err := s.CountThrough(ctx, cutoff)
+				if err != nil {
+					t.Fatal(err)
+				}
 				removed, err := s.Clear(ctx, &cutoff)
 				if err != nil {
 					t.Fatal(err)
 				}
-				kept := all.without(cutoff)
-				if int(removed) != len(all)-len(kept) {
-					t.Fatalf("clear removed %d, want %d", removed, len(all)-len(kept))
+				b.without(cutoff)
+				if int(removed) != before-len(b.recs) || counted != removed {
+					t.Fatalf("clear removed %d (counted %d before), want %d", removed, counted, before-len(b.recs))
 				}
-				all = kept
-				check(fmt.Sprintf("after clearing before %s", cutoff.In(loc).Format(time.RFC3339)))
+				check(fmt.Sprintf("after clearing before %s", cutoff.In(loc).Format(time.RFC3339)), 15)
 			}
 			inf, err := s.Info(ctx)
-			if err != nil || inf.Records != int64(len(all)) {
-				t.Fatalf("info records %d, want %d (%v)", inf.Records, len(all), err)
+			if err != nil || inf.Records != int64(len(b.recs)) {
+				t.Fatalf("info records %d, want %d (%v)", inf.Records, len(b.recs), err)
 			}
 		})
 	}
 }
 
-func checkViews(t *testing.T, s *Store, all bruteForce, w Window, what string) {
+func randomRecord(rng *rand.Rand, at time.Time) Record {
+	r := rec(at, fmt.Sprintf("acct%d@example.com", rng.IntN(7)), fmt.Sprintf("model-%d", rng.IntN(5)),
+		rng.Int64N(5000), rng.Int64N(3000))
+	r.CachedTokens = rng.Int64N(r.InputTokens + 1)
+	r.CacheCreationTokens = rng.Int64N(r.InputTokens - r.CachedTokens + 1)
+	r.ReasoningTokens = rng.Int64N(r.OutputTokens + 1)
+	r.Source = []string{"", "gcli2api", "claude-code"}[rng.IntN(3)]
+	r.Credential = []string{"", "cred-a.json", "key …a1b2"}[rng.IntN(3)]
+	r.IsAntigravity = rng.IntN(2) == 0
+	if rng.IntN(4) == 0 {
+		r.AgentCost, r.HasAgentCost = Money(rng.Int64N(1_000_000)), true
+	}
+	return r
+}
+
+// randomFilter keeps one or two names of one or two dimensions, as shown (an alias, when there is one).
+func randomFilter(rng *rand.Rand, b *bruteForce) Filter {
+	var f Filter
+	pick := func(d Dimension) []string {
+		var out []string
+		for range 1 + rng.IntN(2) {
+			r := &b.recs[rng.IntN(len(b.recs))]
+			out = append(out, b.shown(r, d))
+		}
+		return out
+	}
+	for range 1 + rng.IntN(2) {
+		switch d := allDims[rng.IntN(len(allDims))]; d {
+		case ByModel:
+			f.Models = pick(d)
+		case ByAccount:
+			f.Accounts = pick(d)
+		case BySource:
+			f.Sources = pick(d)
+		case ByCredential:
+			f.Credentials = pick(d)
+		}
+	}
+	return f
+}
+
+func checkViews(t *testing.T, s *Store, b *bruteForce, w Window, f Filter, what string) {
 	t.Helper()
-	want := all.summary(w)
-	got, err := s.Summary(ctx, w)
+	want := b.summary(w, f)
+	got, err := s.Summary(ctx, w, f)
 	if err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
 	if got != want {
 		t.Fatalf("%s: summary %+v, brute force %+v", what, got, want)
 	}
-	for _, d := range []Dimension{ByModel, ByAccount} {
-		rows, err := s.Breakdown(ctx, d, w)
+	for _, d := range allDims {
+		rows, err := s.Breakdown(ctx, d, w, f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantRows := all.by(d, w)
+		wantRows := b.by(d, w, f)
 		if len(rows) != len(wantRows) {
 			t.Fatalf("%s: %d %s rows, want %d", what, len(rows), d, len(wantRows))
 		}
@@ -185,39 +333,38 @@ func checkViews(t *testing.T, s *Store, all bruteForce, w Window, what string) {
 	}
 }
 
-func checkTrend(t *testing.T, s *Store, all bruteForce, g Granularity, end time.Time, hours int, loc *time.Location, what string) {
+func checkTrend(t *testing.T, s *Store, b *bruteForce, q TrendQuery, loc *time.Location, what string) {
 	t.Helper()
-	w := TrendWindow(g, end, hours)
-	for _, d := range []Dimension{ByModel, ByAccount} {
-		tr, err := s.Trend(ctx, d, g, end, hours)
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
+	what = fmt.Sprintf("%s: %s %s trend of %s", what, q.Granularity, q.Dimension, q.Metric)
+	tr, err := s.Trend(ctx, q)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	want := b.trend(q, loc)
+	seen := map[string]bool{}
+	var total int64
+	for _, p := range tr.Periods {
+		if seen[p.Label] {
+			t.Fatalf("%s: repeats period %s", what, p.Label)
 		}
-		want := all.trend(d, g, w, loc)
-		seen := map[string]bool{}
-		var total int64
-		for _, p := range tr.Periods {
-			if seen[p.Label] {
-				t.Fatalf("%s: %s trend repeats period %s", what, g, p.Label)
+		seen[p.Label] = true
+		for k, v := range p.Values {
+			if want[p.Label][k] != v {
+				t.Fatalf("%s: %s %q = %d, want %d", what, p.Label, k, v, want[p.Label][k])
 			}
-			seen[p.Label] = true
-			for k, v := range p.Values {
-				if want[p.Label][k] != v {
-					t.Fatalf("%s: %s %s trend %s %q = %d, want %d", what, g, d, p.Label, k, v, want[p.Label][k])
-				}
-				total += v
-			}
-			if len(p.Values) != len(want[p.Label]) {
-				t.Fatalf("%s: %s trend %s has %d series, want %d", what, g, p.Label, len(p.Values), len(want[p.Label]))
-			}
+			total += v
 		}
-		for l := range want {
-			if !seen[l] {
-				t.Fatalf("%s: %s trend lacks period %s that has usage", what, g, l)
-			}
+		if len(p.Values) != len(want[p.Label]) {
+			t.Fatalf("%s: %s has %d series, want %d", what, p.Label, len(p.Values), len(want[p.Label]))
 		}
-		if sum := all.summary(w); total != sum.TotalTokens() {
-			t.Fatalf("%s: %s trend points sum to %d, summary of the same window is %d", what, g, total, sum.TotalTokens())
+	}
+	for l := range want {
+		if !seen[l] {
+			t.Fatalf("%s: lacks period %s that has usage", what, l)
 		}
+	}
+	sum := b.summary(TrendWindow(q.Granularity, q.End, q.Hours), q.Filter)
+	if total != q.Metric.of(&sum.Totals) {
+		t.Fatalf("%s: points sum to %d, the summary of the same window says %d", what, total, q.Metric.of(&sum.Totals))
 	}
 }

@@ -106,13 +106,42 @@ func (r Record) Validate(now time.Time) error {
 			return &FieldError{Index: -1, Field: n.field, Msg: fmt.Sprintf("must be at most %d", int64(MaxTokens))}
 		}
 	}
+	// Input includes cached and cache-creation tokens and output includes reasoning (the normalisation
+	// table's promise); counts that break it would make every derived figure, cost included, wrong.
+	if r.CachedTokens > r.InputTokens {
+		return &FieldError{Index: -1, Field: "cached_tokens", Msg: fmt.Sprintf(
+			"(%d) exceed input_tokens (%d), which include them", r.CachedTokens, r.InputTokens)}
+	}
+	if r.CachedTokens+r.CacheCreationTokens > r.InputTokens {
+		return &FieldError{Index: -1, Field: "cache_creation_tokens", Msg: fmt.Sprintf(
+			"(%d) plus cached_tokens (%d) exceed input_tokens (%d), which include both",
+			r.CacheCreationTokens, r.CachedTokens, r.InputTokens)}
+	}
+	if r.ReasoningTokens > r.OutputTokens {
+		return &FieldError{Index: -1, Field: "reasoning_tokens", Msg: fmt.Sprintf(
+			"(%d) exceed output_tokens (%d), which include them", r.ReasoningTokens, r.OutputTokens)}
+	}
 	if r.Time.IsZero() || r.Time.Unix() < 0 {
 		return &FieldError{Index: -1, Field: "timestamp", Msg: "must be a time after 1970-01-01"}
 	}
 	if r.Time.After(now.Add(MaxFuture)) {
 		return &FieldError{Index: -1, Field: "timestamp", Msg: "is more than 10 minutes in the future"}
 	}
+	switch r.Kind {
+	case "", KindPost, KindProxy, KindOTLP, KindLiteLLM, KindCLIProxyAPI, KindImport:
+	default:
+		return &FieldError{Index: -1, Field: "kind", Msg: fmt.Sprintf("%.20q is not a known ingest path", r.Kind)}
+	}
+	if r.HasAgentCost && (r.AgentCost < 0 || r.AgentCost > maxMoneyUSD*NanosPerUSD) {
+		return &FieldError{Index: -1, Field: "agent_cost", Msg: fmt.Sprintf("must be from 0 to %d USD", maxMoneyUSD)}
+	}
 	return nil
+}
+
+// A Pricer estimates what one record cost. ok is false when its model has no price: the record is then
+// unpriced, counted as such and never as $0. The store calls it from its one writer goroutine.
+type Pricer interface {
+	Price(r *Record) (cost Money, ok bool)
 }
 
 func checkString(s string, max int, required bool) string {

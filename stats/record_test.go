@@ -36,6 +36,13 @@ func TestValidate(t *testing.T) {
 		{"timestamp", func(r *Record) { r.Time = now.Add(MaxFuture + time.Second) }},
 		{"timestamp", func(r *Record) { r.Time = time.Time{} }},
 		{"timestamp", func(r *Record) { r.Time = time.Unix(-1, 0) }},
+		// Far in the future, where a row id (second << 24) would overflow: refused as the future is.
+		{"timestamp", func(r *Record) { r.Time = time.Unix(1<<40, 0) }},
+		{"cached_tokens", func(r *Record) { r.CachedTokens = 11 }},
+		{"cache_creation_tokens", func(r *Record) { r.CachedTokens, r.CacheCreationTokens = 6, 5 }},
+		{"reasoning_tokens", func(r *Record) { r.ReasoningTokens = 6 }},
+		{"kind", func(r *Record) { r.Kind = "carrier-pigeon" }},
+		{"agent_cost", func(r *Record) { r.AgentCost, r.HasAgentCost = -1, true }},
 	}
 	for i, c := range cases {
 		r := good
@@ -45,6 +52,11 @@ func TestValidate(t *testing.T) {
 		if !errors.As(err, &fe) || fe.Field != c.field {
 			t.Errorf("case %d: got %v, want an error naming %s", i, err, c.field)
 		}
+	}
+	full := good
+	full.CachedTokens, full.CacheCreationTokens, full.ReasoningTokens = 6, 4, 5
+	if err := full.Validate(now); err != nil {
+		t.Errorf("input made only of cached and cache-creation tokens, output only of reasoning, refused: %v", err)
 	}
 	r := good
 	r.Time = now.Add(MaxFuture)

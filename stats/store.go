@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,36 +16,39 @@ import (
 	"modernc.org/sqlite"
 )
 
-// schemaVersion is PRAGMA user_version of a current store; migrations bring older files up to it.
-const schemaVersion = 1
-
-// Name kinds in the names table: strings are stored once and rows refer to them by id.
-const (
-	kindAccount    = 1
-	kindModel      = 2
-	kindCredential = 3
-	kindSource     = 4
-)
-
 // Options configure a store.
 type Options struct {
 	// Location is the time zone of hourly and daily buckets; nil means time.Local.
 	Location *time.Location
 	// Readers is the number of read connections; 0 means 4.
 	Readers int
+	// Pricer estimates each record's cost as it is stored; nil stores every record unpriced.
+	Pricer Pricer
+	// Now is the clock records are validated against (a record may be at most MaxFuture ahead of it);
+	// nil means time.Now.
+	Now func() time.Time
+	// Logger receives what goes wrong in the background (the writer's housekeeping); nil discards it.
+	Logger *slog.Logger
+	// rebuildKeys bounds the rollup keys a rebuild holds before writing them (0: maxBuilderKeys); tests
+	// make it small to rebuild in many parts.
+	rebuildKeys int
 }
 
 // Store is one SQLite file of usage records. Writes go through a single writer goroutine that groups
 // concurrent records into one transaction; reads use a pool of read-only connections (WAL lets them run
 // beside the writer).
 type Store struct {
-	path  string
-	loc   *time.Location
-	rdb   *sql.DB
-	w     *writer
-	names nameCache
-	cache trendCache
-	hub   hub
+	path    string
+	loc     *time.Location
+	rdb     *sql.DB
+	w       *writer
+	pricer  Pricer
+	now     func() time.Time
+	logger  *slog.Logger
+	names   names
+	minutes minuteState
+	cache   trendCache
+	hub     hub
 
 	queries struct{ summaries, breakdowns, trends atomic.Int64 }
 
@@ -99,6 +103,12 @@ func open(path string, opt Options) (*Store, error) {
 	if opt.Readers <= 0 {
 		opt.Readers = 4
 	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder: %w", err)
 	}
@@ -124,7 +134,7 @@ func open(path string, opt Options) (*Store, error) {
 		wdb.Close()
 		return nil, classify(fmt.Errorf("prepare schema of %s: %w", path, err))
 	}
-	if err := setLocation(ctx, wdb, opt.Location); err != nil {
+	if err := setLocation(ctx, wdb, opt.Location, opt.Now().Unix(), opt.rebuildKeys); err != nil {
 		wdb.Close()
 		return nil, classify(fmt.Errorf("rebuild rollups for %s: %w", opt.Location, err))
 	}
@@ -135,8 +145,13 @@ func open(path string, opt Options) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(opt.Readers)
 	rdb.SetMaxIdleConns(opt.Readers)
-	s := &Store{path: path, loc: opt.Location, rdb: rdb}
-	s.w, err = newWriter(ctx, wdb, opt.Location, &s.hub, &s.cache)
+	s := &Store{path: path, loc: opt.Location, rdb: rdb, pricer: opt.Pricer, now: opt.Now, logger: opt.Logger}
+	if err := loadMinuteState(ctx, rdb, &s.minutes); err != nil {
+		wdb.Close()
+		rdb.Close()
+		return nil, classify(err)
+	}
+	s.w, err = newWriter(ctx, s, wdb)
 	if err != nil {
 		wdb.Close()
 		rdb.Close()
@@ -192,55 +207,12 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
+// log reports a background failure that has no caller to return it to.
+func (s *Store) log(err error) { s.logger.Error("store", "err", err) }
+
 // Changes returns a channel that receives a value after each commit that changed the data, and a
 // function to stop. It holds at most one pending value, so a slow reader sees bursts as one change.
 func (s *Store) Changes() (<-chan struct{}, func()) { return s.hub.subscribe() }
-
-var migrations = []string{
-	// 1: the first schema.
-	`CREATE TABLE meta(key TEXT PRIMARY KEY, value ANY) WITHOUT ROWID;
-	CREATE TABLE names(id INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER NOT NULL, name TEXT NOT NULL,
-		UNIQUE(kind, name));
-	-- id is (unix second << 24 | sequence): the primary key is the time index, so no other index is needed.
-	CREATE TABLE usage(id INTEGER PRIMARY KEY, account INTEGER NOT NULL, model INTEGER NOT NULL,
-		input INTEGER NOT NULL, output INTEGER NOT NULL, cached INTEGER NOT NULL, reasoning INTEGER NOT NULL,
-		cache_creation INTEGER NOT NULL, flags INTEGER NOT NULL, credential INTEGER, source INTEGER);
-	-- 64-bit hashes of request ids seen, for idempotent retries.
-	CREATE TABLE request_ids(h INTEGER PRIMARY KEY);
-	CREATE TABLE rollup(level INTEGER NOT NULL, dim INTEGER NOT NULL, bucket INTEGER NOT NULL,
-		key INTEGER NOT NULL, requests INTEGER NOT NULL, input INTEGER NOT NULL, output INTEGER NOT NULL,
-		cached INTEGER NOT NULL, reasoning INTEGER NOT NULL, cache_creation INTEGER NOT NULL,
-		PRIMARY KEY(level, dim, bucket, key)) WITHOUT ROWID;
-	INSERT INTO meta(key, value) VALUES ('records', 0), ('zone', '');`,
-}
-
-func migrate(ctx context.Context, db *sql.DB) error {
-	var v int
-	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
-		return err
-	}
-	if v > len(migrations) {
-		return fmt.Errorf("the file has schema version %d, newer than this program's %d", v, len(migrations))
-	}
-	for ; v < len(migrations); v++ {
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %d: %w", v+1, err)
-		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
-			tx.Rollback()
-			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // hub fans change notifications out to subscribers.
 type hub struct {

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"sort"
 	"sync"
-	"time"
 )
 
-// trendCache keeps, in memory, the total tokens (input + output) of every day bucket and of the hour
-// buckets of the last weeks, per dimension and key: all a trend reads from rollups. A year of daily
+// trendCache keeps, in memory, the total tokens (input + output), cost and requests of every day bucket
+// and of the hour buckets of the last weeks, per dimension and key: all an unfiltered trend reads from
+// rollups. A year of daily
 // trend by account is 18,000 rollup rows, a month of hourly 36,000; stepping through them in SQLite
 // costs tens of milliseconds, summing them here well under one. It holds a few hundred KB for a year.
 //
@@ -20,14 +20,23 @@ type trendCache struct {
 	mu       sync.RWMutex
 	loaded   bool
 	hourFrom int64 // hour buckets from here on are cached; older hourly trends read SQLite
-	// series[level-1][dim-1]: buckets sorted by start.
-	series [2][2][]cachedBucket
+	// series[0 hour, 1 day][dim-1]: buckets sorted by start.
+	series [2][len(allDims)][]cachedBucket
 }
 
 type cachedBucket struct {
 	start  int64
 	keys   []int64
-	totals []int64
+	totals []cacheCell
+}
+
+// cacheCell is what a trend can show of one name in one bucket.
+type cacheCell struct{ tokens, cost, requests int64 }
+
+func (c *cacheCell) add(o cacheCell) {
+	c.tokens += o.tokens
+	c.cost += o.cost
+	c.requests += o.requests
 }
 
 // cacheHours is how far back, from the load, hour buckets are cached: a little over MaxHourlyHours.
@@ -38,13 +47,19 @@ type rollupDelta struct {
 	dim    Dimension
 	bucket int64
 	key    int64
-	total  int64
+	cell   cacheCell
 }
 
-func (c *trendCache) seriesOf(l level, d Dimension) *[]cachedBucket { return &c.series[l-1][d-1] }
+func (c *trendCache) seriesOf(l level, d Dimension) *[]cachedBucket {
+	i := 0
+	if l == levelDay {
+		i = 1
+	}
+	return &c.series[i][d-1]
+}
 
-// add adds total to (bucket, key) of a series; mu must be held for writing.
-func (c *trendCache) add(l level, d Dimension, bucket, key, total int64) {
+// add adds cell to (bucket, key) of a series; mu must be held for writing.
+func (c *trendCache) add(l level, d Dimension, bucket, key int64, cell cacheCell) {
 	if l != levelHour && l != levelDay || (l == levelHour && bucket < c.hourFrom) {
 		return
 	}
@@ -65,12 +80,12 @@ func (c *trendCache) add(l level, d Dimension, bucket, key, total int64) {
 	b := &(*s)[i]
 	for j, k := range b.keys {
 		if k == key {
-			b.totals[j] += total
+			b.totals[j].add(cell)
 			return
 		}
 	}
 	b.keys = append(b.keys, key)
-	b.totals = append(b.totals, total)
+	b.totals = append(b.totals, cell)
 }
 
 // cacheCovers loads the cache if needed and reports whether the cache can answer level l from lo on.
@@ -96,9 +111,9 @@ func (s *Store) cacheCovers(ctx context.Context, l level, lo int64) (bool, error
 // loadCache reads the rollups into the cache; mu is held for writing. One SELECT is one snapshot.
 func (s *Store) loadCache(ctx context.Context) error {
 	c := &s.cache
-	c.series = [2][2][]cachedBucket{}
-	c.hourFrom = floorBoundary(levelHour, time.Now().Unix()-cacheHours*3600, s.loc)
-	rows, err := s.rdb.QueryContext(ctx, `SELECT level, dim, bucket, key, input + output FROM rollup
+	c.series = [2][len(allDims)][]cachedBucket{}
+	c.hourFrom = floorBoundary(levelHour, s.now().Unix()-cacheHours*3600, s.loc)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT level, dim, bucket, key, input + output, cost, requests FROM rollup
 		WHERE level = ? OR (level = ? AND bucket >= ?)`, int(levelDay), int(levelHour), c.hourFrom)
 	if err != nil {
 		return fmt.Errorf("read rollups: %w", err)
@@ -106,11 +121,12 @@ func (s *Store) loadCache(ctx context.Context) error {
 	defer rows.Close()
 	for rows.Next() {
 		var l, d int
-		var b, k, t int64
-		if err := rows.Scan(&l, &d, &b, &k, &t); err != nil {
+		var b, k int64
+		var cell cacheCell
+		if err := rows.Scan(&l, &d, &b, &k, &cell.tokens, &cell.cost, &cell.requests); err != nil {
 			return fmt.Errorf("read rollups: %w", err)
 		}
-		c.add(level(l), Dimension(d), b, k, t)
+		c.add(level(l), Dimension(d), b, k, cell)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read rollups: %w", err)
@@ -120,7 +136,7 @@ func (s *Store) loadCache(ctx context.Context) error {
 }
 
 // visitCached is visitPiece for a rollup piece of a trend, answered from the cache.
-func (s *Store) visitCached(p piece, d Dimension, grouped bool, fn func(dim Dimension, bucket, key int64, t Totals)) {
+func (s *Store) visitCached(p piece, d Dimension, grouped bool, fn visitFn) {
 	c := &s.cache
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -133,7 +149,8 @@ func (s *Store) visitCached(p piece, d Dimension, grouped bool, fn func(dim Dime
 			at = p.lo
 		}
 		for j, k := range b.keys {
-			fn(d, at, k, Totals{InputTokens: b.totals[j]})
+			cell := &b.totals[j]
+			fn(d, at, k, &Totals{InputTokens: cell.tokens, Cost: Money(cell.cost), Requests: cell.requests})
 		}
 	}
 }
@@ -154,11 +171,11 @@ func (c *trendCache) commitWith(commit func() error, deltas []rollupDelta, inval
 	}
 	if invalidate {
 		c.loaded = false
-		c.series = [2][2][]cachedBucket{}
+		c.series = [2][len(allDims)][]cachedBucket{}
 		return nil
 	}
 	for _, d := range deltas {
-		c.add(d.lvl, d.dim, d.bucket, d.key, d.total)
+		c.add(d.lvl, d.dim, d.bucket, d.key, d.cell)
 	}
 	return nil
 }

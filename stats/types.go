@@ -1,6 +1,9 @@
 package stats
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Totals are the sums over a set of records.
 type Totals struct {
@@ -10,6 +13,10 @@ type Totals struct {
 	CachedTokens        int64
 	ReasoningTokens     int64
 	CacheCreationTokens int64
+	Cost                Money // estimated cost of the priced requests
+	Unpriced            int64 // requests whose model had no price: they are not in Cost
+	AgentCost           Money // what the reporting tools themselves said, summed over AgentRequests
+	AgentRequests       int64 // requests that came with the tool's own cost figure
 }
 
 // TotalTokens is input plus output.
@@ -23,13 +30,30 @@ func (t *Totals) Add(o Totals) {
 	t.CachedTokens += o.CachedTokens
 	t.ReasoningTokens += o.ReasoningTokens
 	t.CacheCreationTokens += o.CacheCreationTokens
+	t.Cost += o.Cost
+	t.Unpriced += o.Unpriced
+	t.AgentCost += o.AgentCost
+	t.AgentRequests += o.AgentRequests
 }
 
-func recordTotals(r *Record) Totals {
-	return Totals{
+// Priced reports whether every request has a price, so Cost is the whole cost.
+func (t Totals) Priced() bool { return t.Unpriced == 0 }
+
+// recordTotals is what one record adds to every sum; cost is its estimate, priced whether it has one.
+func recordTotals(r *Record, cost Money, priced bool) Totals {
+	t := Totals{
 		Requests: 1, InputTokens: r.InputTokens, OutputTokens: r.OutputTokens, CachedTokens: r.CachedTokens,
 		ReasoningTokens: r.ReasoningTokens, CacheCreationTokens: r.CacheCreationTokens,
 	}
+	if priced {
+		t.Cost = cost
+	} else {
+		t.Unpriced = 1
+	}
+	if r.HasAgentCost {
+		t.AgentCost, t.AgentRequests = r.AgentCost, 1
+	}
+	return t
 }
 
 // Summary is what the summary cards show for a window.
@@ -39,13 +63,18 @@ type Summary struct {
 	Models   int // models with at least one request in the window
 }
 
-// Dimension is what a breakdown or trend groups by.
+// Dimension is what a breakdown or trend groups by, and what a filter narrows.
 type Dimension int
 
 const (
 	ByModel Dimension = iota + 1
 	ByAccount
+	BySource     // the proxy or tool that reported the record; "" for none
+	ByCredential // the credential that served it; "" for none
 )
+
+// allDims lists every dimension, in the order of their values.
+var allDims = [...]Dimension{ByModel, ByAccount, BySource, ByCredential}
 
 func (d Dimension) String() string {
 	switch d {
@@ -53,11 +82,95 @@ func (d Dimension) String() string {
 		return "model"
 	case ByAccount:
 		return "account"
+	case BySource:
+		return "source"
+	case ByCredential:
+		return "credential"
 	}
 	return "unknown"
 }
 
-// Row is one line of a breakdown: a model or an account and its totals.
+// ParseDimension reads "model", "account", "source" or "credential".
+func ParseDimension(s string) (Dimension, error) {
+	for _, d := range allDims {
+		if d.String() == s {
+			return d, nil
+		}
+	}
+	return 0, fmt.Errorf("dimension must be model, account, source or credential, not %.20q", s)
+}
+
+// Filter narrows a query to the records whose names are among the given ones: any of the values of a
+// dimension, and every dimension that has values. Values match exactly the name a view shows (the alias,
+// when a name has one); "" matches records without a source or credential. The zero Filter keeps all.
+type Filter struct {
+	Accounts, Models, Sources, Credentials []string
+}
+
+// IsZero reports whether the filter keeps every record.
+func (f Filter) IsZero() bool {
+	return len(f.Accounts) == 0 && len(f.Models) == 0 && len(f.Sources) == 0 && len(f.Credentials) == 0
+}
+
+// Values are the filter's values for a dimension.
+func (f Filter) Values(d Dimension) []string {
+	switch d {
+	case ByModel:
+		return f.Models
+	case ByAccount:
+		return f.Accounts
+	case BySource:
+		return f.Sources
+	case ByCredential:
+		return f.Credentials
+	}
+	return nil
+}
+
+// Metric is what a trend's values measure.
+type Metric int
+
+const (
+	MetricTokens   Metric = iota // input + output tokens
+	MetricCost                   // estimated cost in nano-dollars (Money)
+	MetricRequests               // requests
+)
+
+func (m Metric) String() string {
+	switch m {
+	case MetricCost:
+		return "cost"
+	case MetricRequests:
+		return "requests"
+	}
+	return "tokens"
+}
+
+// ParseMetric reads "tokens" (also ""), "cost" or "requests".
+func ParseMetric(s string) (Metric, error) {
+	switch s {
+	case "", "tokens":
+		return MetricTokens, nil
+	case "cost":
+		return MetricCost, nil
+	case "requests":
+		return MetricRequests, nil
+	}
+	return 0, fmt.Errorf("metric must be tokens, cost or requests, not %.20q", s)
+}
+
+// of is the metric's value of t.
+func (m Metric) of(t *Totals) int64 {
+	switch m {
+	case MetricCost:
+		return int64(t.Cost)
+	case MetricRequests:
+		return t.Requests
+	}
+	return t.TotalTokens()
+}
+
+// Row is one line of a breakdown: a model, account, source or credential and its totals.
 type Row struct {
 	Name string
 	Totals
@@ -89,14 +202,26 @@ const MaxHours = 87600
 type Period struct {
 	Label  string
 	Start  time.Time
-	Values map[string]int64 // total tokens by model or account; names without usage are absent
+	Values map[string]int64 // the metric by name; names without usage in the period are absent
 }
 
 // Trend is a series of periods, oldest first, covering the whole window (periods without usage included).
 type Trend struct {
 	Granularity Granularity
 	Dimension   Dimension
+	Metric      Metric
 	Periods     []Period
+}
+
+// TrendQuery asks for a trend: the metric per period and per name of a dimension, over
+// TrendWindow(Granularity, End, Hours), of the records the filter keeps.
+type TrendQuery struct {
+	Dimension   Dimension
+	Granularity Granularity
+	End         time.Time
+	Hours       int
+	Filter      Filter
+	Metric      Metric
 }
 
 // Window is the span of records a query covers: From < timestamp ≤ To, exact to the second.

@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// rollupLayout names the rollup levels kept; "hdm": hour, day, month.
-const rollupLayout = "hdm"
+// rollupLayout names the rollups kept: minute, hour, day and month per dimension, day and month per
+// combo, with cost sums. A file whose rollups were written with another layout rebuilds them on open.
+const rollupLayout = "mhdm+cube/v2"
 
 // zoneKey identifies the rollups' shape: the zone by its rules, not its name, so "Local" under a
 // different TZ is noticed (a hash of its offsets and transitions from 1970 to 2100), and the layout.
@@ -26,13 +27,13 @@ func zoneKey(loc *time.Location) string {
 		}
 		t = end.In(loc)
 	}
-	// The suffix is the rollup layout: a store written with other levels rebuilds them on open.
 	return fmt.Sprintf("%s/%x/%s", loc.String(), h.Sum64(), rollupLayout)
 }
 
-// setLocation makes the rollups match loc. Rollup buckets are local hours and days, so a store opened in
-// another zone than last time rebuilds them from the raw rows (seconds for millions of records).
-func setLocation(ctx context.Context, db *sql.DB, loc *time.Location) error {
+// setLocation makes the rollups match loc. Hour, day and month buckets are local, so a store opened in
+// another zone than last time (or written with another layout) rebuilds every rollup from the raw rows,
+// in one transaction: seconds for millions of records.
+func setLocation(ctx context.Context, db *sql.DB, loc *time.Location, now int64, maxKeys int) error {
 	key := zoneKey(loc)
 	var stored string
 	if err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'zone'`).Scan(&stored); err != nil {
@@ -46,17 +47,87 @@ func setLocation(ctx context.Context, db *sql.DB, loc *time.Location) error {
 		return err
 	}
 	defer conn.Close()
-	w := &writer{conn: conn, loc: loc, upRollup: rollupUpsert()}
-	w.agg.reset(loc)
-	defer w.upRollup.close()
-	return w.inTx(ctx, func() error {
-		if _, err := conn.ExecContext(ctx, `DELETE FROM rollup`); err != nil {
-			return err
-		}
-		if err := w.aggregateRaw(ctx, 0, 1<<(62-seqBits), rollupLevels...); err != nil {
-			return err
-		}
-		_, err := conn.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'zone'`, key)
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return err
-	})
+	}
+	if err := rebuild(ctx, conn, loc, now, maxKeys); err != nil {
+		conn.ExecContext(ctx, "ROLLBACK")
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'zone'`, key); err != nil {
+		conn.ExecContext(ctx, "ROLLBACK")
+		return err
+	}
+	_, err = conn.ExecContext(ctx, "COMMIT")
+	return err
+}
+
+// rebuild re-aggregates every rollup from the raw rows with the rollup builder the writer uses: first
+// hours, days, months and the cube; then minutes, for the hours that keep them (the busy ones, and
+// every hour from an hour before now).
+func rebuild(ctx context.Context, conn *sql.Conn, loc *time.Location, now int64, maxKeys int) error {
+	for _, q := range []string{`DELETE FROM rollup`, `DELETE FROM cube`, `DELETE FROM busy_hours`} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	b := newRollupBuilder(loc)
+	defer b.close()
+	if maxKeys > 0 {
+		b.maxKeys = maxKeys
+	}
+	cache := map[int64]combo{}
+	combos := func(id int64) (combo, error) { return comboByID(ctx, conn, cache, id) }
+	all := func(int64) bool { return true }
+	const end = 1 << (62 - seqBits)
+	if err := b.aggregateRaw(ctx, conn, 0, end, []level{levelHour, levelDay, levelMonth}, cubeLevels[:], combos, all); err != nil {
+		return err
+	}
+	if err := b.write(ctx, conn); err != nil {
+		return err
+	}
+	from := floorBoundary(levelHour, now-3600, loc)
+	busy, err := busyHours(ctx, conn, 0, from)
+	if err != nil {
+		return err
+	}
+	minute := []level{levelMinute}
+	for _, h := range busy {
+		_, he := span(levelHour, h, loc)
+		if err := b.aggregateRaw(ctx, conn, h, he, minute, nil, combos, all); err != nil {
+			return err
+		}
+		if _, err := conn.ExecContext(ctx, `INSERT INTO busy_hours(bucket) VALUES (?)`, h); err != nil {
+			return err
+		}
+	}
+	if err := b.aggregateRaw(ctx, conn, from, end, minute, nil, combos, all); err != nil {
+		return err
+	}
+	if err := b.write(ctx, conn); err != nil {
+		return err
+	}
+	_, err = conn.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'minutes_from'`, from)
+	return err
+}
+
+// loadMinuteState reads which hours keep minute rollups.
+func loadMinuteState(ctx context.Context, db *sql.DB, ms *minuteState) error {
+	ms.busy = map[int64]bool{}
+	if err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'minutes_from'`).Scan(&ms.from); err != nil {
+		return fmt.Errorf("read minute state: %w", err)
+	}
+	rows, err := db.QueryContext(ctx, `SELECT bucket FROM busy_hours`)
+	if err != nil {
+		return fmt.Errorf("read minute state: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h int64
+		if err := rows.Scan(&h); err != nil {
+			return fmt.Errorf("read minute state: %w", err)
+		}
+		ms.busy[h] = true
+	}
+	return rows.Err()
 }

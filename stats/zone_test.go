@@ -44,7 +44,7 @@ func TestHalfAndQuarterHourZones(t *testing.T) {
 			s := openTest(t, loc)
 			mustRecord(t, s, rec(c.at, "a", "m", 5, 5), rec(c.at.Add(-time.Second), "a", "m", 1, 0))
 			end := c.at.Add(3 * time.Hour)
-			tr, err := s.Trend(ctx, ByModel, Hourly, end, 6)
+			tr, err := s.Trend(ctx, TrendQuery{Dimension: ByModel, Granularity: Hourly, End: end, Hours: 6})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,7 +59,7 @@ func TestHalfAndQuarterHourZones(t *testing.T) {
 					t.Errorf("label %q is not a clock hour", l)
 				}
 			}
-			dt, err := s.Trend(ctx, ByModel, Daily, end.Add(48*time.Hour), 96)
+			dt, err := s.Trend(ctx, TrendQuery{Dimension: ByModel, Granularity: Daily, End: end.Add(48 * time.Hour), Hours: 96})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,7 +83,7 @@ func TestNewYorkDSTDays(t *testing.T) {
 		rec(beforeJump, "a", "m", 4, 0), rec(afterJump, "a", "m", 8, 0),
 		rec(time.Date(2026, 11, 2, 4, 59, 0, 0, time.UTC), "a", "m", 16, 0)) // 23:59 EST on Nov 1
 
-	fall, err := s.Trend(ctx, ByModel, Hourly, time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC), 12)
+	fall, err := s.Trend(ctx, TrendQuery{Dimension: ByModel, Granularity: Hourly, End: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC), Hours: 12})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestNewYorkDSTDays(t *testing.T) {
 		t.Errorf("want 12 periods (00:00 counted once per label, the partial first hour included), got %d: %v", len(fall.Periods), labelsOf(fall))
 	}
 
-	spring, err := s.Trend(ctx, ByModel, Hourly, time.Date(2026, 3, 8, 12, 0, 0, 0, time.UTC), 8)
+	spring, err := s.Trend(ctx, TrendQuery{Dimension: ByModel, Granularity: Hourly, End: time.Date(2026, 3, 8, 12, 0, 0, 0, time.UTC), Hours: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestNewYorkDSTDays(t *testing.T) {
 	}
 
 	// The 25-hour day holds everything from its local midnight to the next, 16 included.
-	daily, err := s.Trend(ctx, ByModel, Daily, time.Date(2026, 11, 3, 12, 0, 0, 0, time.UTC), 24*4)
+	daily, err := s.Trend(ctx, TrendQuery{Dimension: ByModel, Granularity: Daily, End: time.Date(2026, 11, 3, 12, 0, 0, 0, time.UTC), Hours: 24 * 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestNewYorkDSTDays(t *testing.T) {
 		t.Errorf("2026-11-01 (25 hours) holds %d, want 19", got)
 	}
 	sum, err := s.Summary(ctx, Window{From: time.Date(2026, 11, 1, 0, 0, 0, 0, ny).Add(-time.Second),
-		To: time.Date(2026, 11, 2, 0, 0, 0, 0, ny).Add(-time.Second)})
+		To: time.Date(2026, 11, 2, 0, 0, 0, 0, ny).Add(-time.Second)}, Filter{})
 	if err != nil || sum.InputTokens != 19 {
 		t.Errorf("summary of the local day: %+v %v", sum, err)
 	}
@@ -134,10 +134,10 @@ func TestNewYorkDSTDays(t *testing.T) {
 
 func TestHourlyLimit(t *testing.T) {
 	s := openTest(t, time.UTC)
-	if _, err := s.Trend(ctx, ByModel, Hourly, time.Now(), MaxHourlyHours+1); err == nil || !strings.Contains(err.Error(), "daily") {
+	if _, err := s.Trend(ctx, TrendQuery{Dimension: ByModel, Granularity: Hourly, End: time.Now(), Hours: MaxHourlyHours + 1}); err == nil || !strings.Contains(err.Error(), "daily") {
 		t.Fatalf("want an error suggesting daily, got %v", err)
 	}
-	if _, err := s.Summary(ctx, LastHours(time.Now(), MaxHours+1)); err == nil {
+	if _, err := s.Summary(ctx, LastHours(time.Now(), MaxHours+1), Filter{}); err == nil {
 		t.Fatal("a window longer than MaxHours must be refused")
 	}
 }
@@ -153,7 +153,7 @@ func TestDailyTrendCoversWholeDays(t *testing.T) {
 		{47, []string{"2026-01-09", "2026-01-10"}}, // 47/24 = 1
 		{48, []string{"2026-01-08", "2026-01-09", "2026-01-10"}},
 	} {
-		tr, err := s.Trend(ctx, ByModel, Daily, end, c.hours)
+		tr, err := s.Trend(ctx, TrendQuery{Dimension: ByModel, Granularity: Daily, End: end, Hours: c.hours})
 		if err != nil {
 			t.Fatal(err)
 		}

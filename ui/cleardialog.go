@@ -86,10 +86,8 @@ func (d *Dashboard) confirmClear(c clearChoice) {
 			inf, err = d.deps.Store.Info(ctx)
 			count = inf.Records
 		} else {
-			to := c.cutoff(now)
-			var s stats.Summary
-			s, err = d.deps.Store.Summary(ctx, stats.Window{From: to.Add(-stats.MaxHours * time.Hour), To: to})
-			count = s.Requests
+			// The number Clear removes, however old the records are.
+			count, err = d.deps.Store.CountThrough(ctx, c.cutoff(now))
 		}
 		return func() {
 			if err != nil {

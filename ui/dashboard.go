@@ -374,13 +374,13 @@ func (d *Dashboard) load(end time.Time, hours int) *snapshot {
 	ctx, st := d.ctx, d.deps.Store
 	w := stats.LastHours(end, hours)
 	s := &snapshot{}
-	if s.summary, s.err = st.Summary(ctx, w); s.err != nil {
+	if s.summary, s.err = st.Summary(ctx, w, stats.Filter{}); s.err != nil {
 		return s
 	}
-	if s.models, s.err = st.Breakdown(ctx, stats.ByModel, w); s.err != nil {
+	if s.models, s.err = st.Breakdown(ctx, stats.ByModel, w, stats.Filter{}); s.err != nil {
 		return s
 	}
-	if s.accounts, s.err = st.Breakdown(ctx, stats.ByAccount, w); s.err != nil {
+	if s.accounts, s.err = st.Breakdown(ctx, stats.ByAccount, w, stats.Filter{}); s.err != nil {
 		return s
 	}
 	inf, err := st.Info(ctx)
@@ -390,7 +390,7 @@ func (d *Dashboard) load(end time.Time, hours int) *snapshot {
 
 // drawChart queries the trend and renders it at the chart's size in pixels (canvas units × scale).
 func (d *Dashboard) drawChart(end time.Time, hours int, dim stats.Dimension, size fyne.Size, scale float32) (image.Image, error) {
-	tr, err := chart.Trend(d.ctx, d.deps.Store, dim, end, hours)
+	tr, err := chart.Trend(d.ctx, d.deps.Store, stats.TrendQuery{Dimension: dim, End: end, Hours: hours})
 	if err != nil {
 		return nil, err
 	}

@@ -86,7 +86,7 @@ func TestTablesSortByEveryColumnFilterAndEmptyState(t *testing.T) {
 	d.win.Resize(fyne.NewSize(1800, 900)) // every column in view
 	d.waitIdle()
 	tbl := d.models
-	rows, err := st.Breakdown(context.Background(), stats.ByModel, stats.LastHours(time.Now(), 24))
+	rows, err := st.Breakdown(context.Background(), stats.ByModel, stats.LastHours(time.Now(), 24), stats.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestTablesSortByEveryColumnFilterAndEmptyState(t *testing.T) {
 	// A range with no records: both tables show the empty state.
 	d.rangeSel.SetSelectedIndex(0)
 	d.waitIdle()
-	if st, _ := st.Summary(context.Background(), stats.LastHours(time.Now(), 1)); st.Requests != 6 {
+	if st, _ := st.Summary(context.Background(), stats.LastHours(time.Now(), 1), stats.Filter{}); st.Requests != 6 {
 		t.Fatalf("setup: %d records in the last hour", st.Requests)
 	}
 	if tbl.empty.Visible() {
@@ -228,6 +228,8 @@ func TestClearOlderThanKeepsNewerRecordsAndRefreshes(t *testing.T) {
 		rec(40*24*time.Hour, "a@x.com", "m", 10, 1, 0),
 		rec(50*24*time.Hour, "b@x.com", "m", 10, 1, 0),
 		rec(51*24*time.Hour, "b@x.com", "m", 10, 1, 0),
+		// Older than "all time" (ten years) shows, but Clear removes it too: the count must say so.
+		rec(20*365*24*time.Hour, "c@x.com", "m", 10, 1, 0),
 	)
 	d := newTestDashboard(t, st, Settings{})
 	d.rangeSel.SetSelectedIndex(len(ranges) - 1)
@@ -257,7 +259,7 @@ func TestClearOlderThanKeepsNewerRecordsAndRefreshes(t *testing.T) {
 	d.waitIdle()
 	confirm := top(t, d)
 	msg := strings.Join(labels(confirm), " ")
-	if !strings.Contains(msg, "3 usage records older than 30 days") || !strings.Contains(msg, "cannot be undone") {
+	if !strings.Contains(msg, "4 usage records older than 30 days") || !strings.Contains(msg, "cannot be undone") {
 		t.Fatalf("confirmation says %q", msg)
 	}
 	test.Tap(button(t, confirm, "Delete"))
@@ -266,7 +268,7 @@ func TestClearOlderThanKeepsNewerRecordsAndRefreshes(t *testing.T) {
 	if got := d.cards.all[4].text.Tip(); got != "2" {
 		t.Errorf("after clearing: %s requests shown, want 2", got)
 	}
-	if s, err := st.Summary(context.Background(), stats.LastHours(time.Now(), 30*24)); err != nil || s.Requests != 2 {
+	if s, err := st.Summary(context.Background(), stats.LastHours(time.Now(), 30*24), stats.Filter{}); err != nil || s.Requests != 2 {
 		t.Errorf("the two newer records are not all kept: %d, %v", s.Requests, err)
 	}
 	if d.onboard.obj.Visible() {

@@ -77,7 +77,7 @@ func TestChartFollowsCanvasScaleAndToggle(t *testing.T) {
 
 	// The window draws exactly what package chart's policy draws for its range (24 hours here): the
 	// browser tab's test checks the same for the tab's SVG, so both show the same series.
-	tr, err := chart.Trend(context.Background(), st, stats.ByModel, time.Now(), ranges[defaultRange].Hours)
+	tr, err := chart.Trend(context.Background(), st, stats.TrendQuery{Dimension: stats.ByModel, End: time.Now(), Hours: ranges[defaultRange].Hours})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -155,25 +155,48 @@ func hex4(b []byte) (rune, bool) {
 	return r, true
 }
 
-func decodeError(index int, err error) error {
-	where := "body"
-	if index >= 0 {
-		where = fmt.Sprintf("record %d", index)
+// RecordError is a refusal of one record of a batch that is not about one field (the record is not
+// JSON, or not an object). Field errors are *stats.FieldError, whose Index says the same.
+type RecordError struct {
+	Index int
+	Msg   string
+}
+
+func (e *RecordError) Error() string { return fmt.Sprintf("record %d: %s", e.Index, e.Msg) }
+
+// RecordIndex tells which record of a batch an error refuses, when it is about one.
+func RecordIndex(err error) (int, bool) {
+	var fe *stats.FieldError
+	if errors.As(err, &fe) && fe.Index >= 0 {
+		return fe.Index, true
 	}
+	var re *RecordError
+	if errors.As(err, &re) {
+		return re.Index, true
+	}
+	return 0, false
+}
+
+func decodeError(index int, err error) error {
+	var msg string
 	var te *json.UnmarshalTypeError
 	var se *json.SyntaxError
 	switch {
+	case errors.As(err, &te) && te.Field != "":
+		msg = fmt.Sprintf("%s: must be a %s, not a JSON %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
 	case errors.As(err, &te):
-		if te.Field != "" {
-			return fmt.Errorf("%s: %s: must be a %s, not a JSON %s", where, te.Field, jsonKind(te.Type.Kind().String()), te.Value)
-		}
-		return fmt.Errorf("%s: must be a JSON object, not a JSON %s", where, te.Value)
+		msg = fmt.Sprintf("must be a JSON object, not a JSON %s", te.Value)
 	case errors.As(err, &se):
-		return fmt.Errorf("%s: malformed JSON at byte %d: %v", where, se.Offset, se)
+		msg = fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, se)
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return fmt.Errorf("%s: JSON ends too early (truncated?)", where)
+		msg = "JSON ends too early (truncated?)"
+	default:
+		msg = err.Error()
 	}
-	return fmt.Errorf("%s: %v", where, err)
+	if index >= 0 {
+		return &RecordError{Index: index, Msg: msg}
+	}
+	return errors.New("body: " + msg)
 }
 
 func jsonKind(goKind string) string {

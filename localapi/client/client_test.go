@@ -76,7 +76,7 @@ func (l *listener) url() string { return "http://" + l.addr }
 // requests is what the store holds, read from the store itself.
 func (l *listener) summary() stats.Summary {
 	l.t.Helper()
-	s, err := l.store.Summary(context.Background(), stats.LastHours(time.Now(), 24))
+	s, err := l.store.Summary(context.Background(), stats.LastHours(time.Now(), 24), stats.Filter{})
 	if err != nil {
 		l.t.Fatal(err)
 	}

@@ -1,0 +1,115 @@
+package stats
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// Name kinds in the names table: strings are stored once and rows refer to them by id. Id 0 is "none"
+// (a record without a source or credential), never stored.
+const (
+	kindAccount    = 1
+	kindModel      = 2
+	kindCredential = 3
+	kindSource     = 4
+)
+
+// nameKind is the names kind of a dimension's values.
+func nameKind(d Dimension) int {
+	switch d {
+	case ByAccount:
+		return kindAccount
+	case ByCredential:
+		return kindCredential
+	case BySource:
+		return kindSource
+	}
+	return kindModel
+}
+
+// migrations bring a file from PRAGMA user_version i to i+1. docs/decisions.md explains the shape.
+var migrations = []string{
+	// 1: the first schema.
+	`CREATE TABLE meta(key TEXT PRIMARY KEY, value ANY) WITHOUT ROWID;
+	CREATE TABLE names(id INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER NOT NULL, name TEXT NOT NULL,
+		UNIQUE(kind, name));
+	CREATE TABLE usage(id INTEGER PRIMARY KEY, account INTEGER NOT NULL, model INTEGER NOT NULL,
+		input INTEGER NOT NULL, output INTEGER NOT NULL, cached INTEGER NOT NULL, reasoning INTEGER NOT NULL,
+		cache_creation INTEGER NOT NULL, flags INTEGER NOT NULL, credential INTEGER, source INTEGER);
+	CREATE TABLE request_ids(h INTEGER PRIMARY KEY);
+	CREATE TABLE rollup(level INTEGER NOT NULL, dim INTEGER NOT NULL, bucket INTEGER NOT NULL,
+		key INTEGER NOT NULL, requests INTEGER NOT NULL, input INTEGER NOT NULL, output INTEGER NOT NULL,
+		cached INTEGER NOT NULL, reasoning INTEGER NOT NULL, cache_creation INTEGER NOT NULL,
+		PRIMARY KEY(level, dim, bucket, key)) WITHOUT ROWID;
+	INSERT INTO meta(key, value) VALUES ('records', 0), ('zone', '');`,
+
+	// 2: combos, filters, money, sources, minute rollups. Rows refer to a combo (the names one record
+	// carries), indexed so a filtered query reads only the rows of the combos it keeps; cost and the
+	// reporting tool's own cost are nano-dollars, NULL when unpriced or not given. The rollups are
+	// rebuilt from the raw rows on the next open (the zone key's layout changes).
+	`ALTER TABLE names ADD COLUMN alias TEXT;
+	CREATE TABLE combos(id INTEGER PRIMARY KEY AUTOINCREMENT, account INTEGER NOT NULL, model INTEGER NOT NULL,
+		source INTEGER NOT NULL, credential INTEGER NOT NULL, flags INTEGER NOT NULL,
+		UNIQUE(account, model, source, credential, flags));
+	INSERT INTO combos(account, model, source, credential, flags)
+		SELECT DISTINCT account, model, coalesce(source, 0), coalesce(credential, 0), flags FROM usage;
+	CREATE TABLE usage2(id INTEGER PRIMARY KEY, combo INTEGER NOT NULL, input INTEGER NOT NULL,
+		output INTEGER NOT NULL, cached INTEGER NOT NULL, reasoning INTEGER NOT NULL,
+		cache_creation INTEGER NOT NULL, cost INTEGER, agent_cost INTEGER);
+	INSERT INTO usage2(id, combo, input, output, cached, reasoning, cache_creation)
+		SELECT u.id, c.id, u.input, u.output, u.cached, u.reasoning, u.cache_creation FROM usage u
+		JOIN combos c ON c.account = u.account AND c.model = u.model AND c.source = coalesce(u.source, 0)
+			AND c.credential = coalesce(u.credential, 0) AND c.flags = u.flags;
+	CREATE TABLE sources(name INTEGER PRIMARY KEY, kind TEXT NOT NULL, first INTEGER NOT NULL,
+		last INTEGER NOT NULL, error TEXT, error_at INTEGER, ignored INTEGER NOT NULL DEFAULT 0, note TEXT);
+	INSERT INTO sources(name, kind, first, last)
+		SELECT c.source, 'post', min(u.id >> 24), max(u.id >> 24) FROM usage2 u JOIN combos c ON c.id = u.combo
+		GROUP BY c.source;
+	DROP TABLE usage;
+	ALTER TABLE usage2 RENAME TO usage;
+	CREATE INDEX usage_combo ON usage(combo);
+	DROP TABLE rollup;
+	CREATE TABLE rollup(level INTEGER NOT NULL, dim INTEGER NOT NULL, bucket INTEGER NOT NULL,
+		key INTEGER NOT NULL, requests INTEGER NOT NULL, input INTEGER NOT NULL, output INTEGER NOT NULL,
+		cached INTEGER NOT NULL, reasoning INTEGER NOT NULL, cache_creation INTEGER NOT NULL,
+		cost INTEGER NOT NULL, unpriced INTEGER NOT NULL, agent_cost INTEGER NOT NULL,
+		agent_requests INTEGER NOT NULL, PRIMARY KEY(level, dim, bucket, key)) WITHOUT ROWID;
+	CREATE TABLE cube(level INTEGER NOT NULL, combo INTEGER NOT NULL, bucket INTEGER NOT NULL,
+		requests INTEGER NOT NULL, input INTEGER NOT NULL, output INTEGER NOT NULL, cached INTEGER NOT NULL,
+		reasoning INTEGER NOT NULL, cache_creation INTEGER NOT NULL, cost INTEGER NOT NULL,
+		unpriced INTEGER NOT NULL, agent_cost INTEGER NOT NULL, agent_requests INTEGER NOT NULL,
+		PRIMARY KEY(level, combo, bucket)) WITHOUT ROWID;
+	CREATE TABLE busy_hours(bucket INTEGER PRIMARY KEY);
+	CREATE TABLE state(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+	INSERT INTO meta(key, value) VALUES ('minutes_from', 0);
+	UPDATE meta SET value = '' WHERE key = 'zone';`,
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	var v int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return err
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("the file has schema version %d, newer than this program's %d", v, len(migrations))
+	}
+	for ; v < len(migrations); v++ {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
