@@ -18,6 +18,7 @@ import (
 	"math/big"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/tokenstats/tokenstats/pricing"
@@ -127,7 +128,20 @@ func priceFigures(trimmed []byte) error {
 		minAt, maxAt                   string
 		errFemto, errPico              = new(big.Rat), new(big.Rat)
 	)
+	tiered, multiTiered := 0, 0
 	for model, fields := range t.Models {
+		inputTiers := 0
+		for key := range fields {
+			if strings.HasPrefix(key, "input_cost_per_token_above_") {
+				inputTiers++
+			}
+		}
+		if inputTiers > 0 {
+			tiered++
+		}
+		if inputTiers > 1 {
+			multiTiered++
+		}
 		for key, raw := range fields {
 			if key == "litellm_provider" || key == "mode" {
 				continue
@@ -149,17 +163,20 @@ func priceFigures(trimmed []byte) error {
 				notPico++
 				errPico = maxRat(errPico, e)
 			}
-			if min == nil || v.Cmp(min) < 0 {
-				min, minAt = v, model+" "+key
+			// Ties go to the name that sorts first, so the output does not depend on map order.
+			at := model + " " + key
+			if c := cmp(v, min); min == nil || c < 0 || c == 0 && at < minAt {
+				min, minAt = v, at
 			}
-			if max == nil || v.Cmp(max) > 0 {
-				max, maxAt = v, model+" "+key
+			if c := cmp(v, max); max == nil || c > 0 || c == 0 && at < maxAt {
+				max, maxAt = v, at
 			}
 		}
 	}
 	if min == nil {
 		return errors.New("no non-zero price")
 	}
+	fmt.Printf("tiered entries:     %d (%d with more than one input tier)\n", tiered, multiTiered)
 	fmt.Printf("prices:             %d (%d of them 0)\n", count, zero)
 	fmt.Printf("smallest non-zero:  %s USD/token (%s)\n", min.FloatString(15), minAt)
 	fmt.Printf("largest:            %s USD/token (%s)\n", max.FloatString(15), maxAt)
@@ -179,6 +196,14 @@ func roundingError(v, unit *big.Rat) *big.Rat {
 	}
 	diff := new(big.Rat).Sub(new(big.Rat).Quo(new(big.Rat).SetInt(q), unit), v)
 	return diff.Abs(diff).Quo(diff, v)
+}
+
+// cmp compares v with m, which may be nil.
+func cmp(v, m *big.Rat) int {
+	if m == nil {
+		return 0
+	}
+	return v.Cmp(m)
 }
 
 func maxRat(a, b *big.Rat) *big.Rat {
