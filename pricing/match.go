@@ -30,7 +30,9 @@ type Match struct {
 //  2. otherwise the name is lower-cased and everything up to its last "/" dropped ("models/",
 //     "anthropic/", "gemini/", gcli2api's "假流式/"…), and looked up among the entries' names without
 //     their own prefixes, where the model maker's own entry wins (rank below);
-//  3. while nothing matches, one known suffix is dropped from the end and the name tried again
+//  3. a name that only a reseller or a cloud lists, or nobody, but whose "-preview" the model maker
+//     lists, is that preview ("gemini-3-pro" → "gemini/gemini-3-pro-preview");
+//  4. while nothing matches, one known suffix is dropped from the end and the name tried again
 //     (stripSuffix).
 func (s *Snapshot) match(model string) (*entry, Match, bool) {
 	if strings.Contains(model, "/") {
@@ -40,7 +42,16 @@ func (s *Snapshot) match(model string) (*entry, Match, bool) {
 	}
 	n := routeless(strings.ToLower(model))
 	for {
-		if name, ok := s.byBase[n]; ok {
+		name, ok := s.byBase[n]
+		// A model sold before its release as "<name>-preview" (gemini-3-pro-preview) is that preview
+		// when only a lesser-ranked seller lists it under its own name, or nobody does.
+		if !ok || providerRank(s.entries[name].provider) > 0 {
+			if pre, found := s.byBase[n+"-preview"]; found &&
+				(!ok || providerRank(s.entries[pre].provider) < providerRank(s.entries[name].provider)) {
+				name, ok = pre, true
+			}
+		}
+		if ok {
 			e := s.entries[name]
 			how := HowNormalised
 			if routeless(name) == model {

@@ -77,6 +77,10 @@ func TestMatchRealNames(t *testing.T) {
 		{"claude-opus-4-5@20991231", "claude-opus-4-5", "anthropic", "normalised"},
 		{"gemini-3-pro-preview-11-18", "gemini/gemini-3-pro-preview", "gemini", "normalised"},
 		{"gemini-3-pro-preview-11-2025", "gemini/gemini-3-pro-preview", "gemini", "normalised"},
+		// a preview the model maker lists beats a reseller's entry under the plain name
+		{"gemini-3-pro", "gemini/gemini-3-pro-preview", "gemini", "normalised"}, // not replicate/google/gemini-3-pro
+		{"gemini-3-pro-high", "gemini/gemini-3-pro-preview", "gemini", "normalised"},
+		{"gemini-3-flash", "gemini/gemini-3-flash-preview", "gemini", "normalised"},
 	}
 	for _, c := range cases {
 		r, m, ok := table.Lookup(c.model)
