@@ -115,11 +115,16 @@ func Parse(r io.Reader) (*Snapshot, error) {
 			return nil, err
 		}
 	}
-	for name, raw := range models {
+	names := make([]string, 0, len(models))
+	for name := range models {
+		names = append(names, name)
+	}
+	sort.Strings(names) // so that of several bad entries, the same one is always named
+	for _, name := range names {
 		if name == "sample_spec" { // LiteLLM's documentation of the format, not a model
 			continue
 		}
-		e, err := parseEntry(name, raw)
+		e, err := parseEntry(name, models[name])
 		if err != nil {
 			return nil, err
 		}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/big"
 	"net/http"
 	"os"
@@ -25,18 +26,21 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "pricesnap:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
-	in := flag.String("in", "", "LiteLLM's model_prices_and_context_window.json (default: download it at -commit)")
-	commit := flag.String("commit", "", "the LiteLLM commit the file comes from (required)")
-	date := flag.String("date", "", "the commit's date, RFC 3339 (required)")
-	out := flag.String("out", "litellm_prices.json.gz", "where to write the gzip-compressed trimmed snapshot")
-	flag.Parse()
+func run(args []string, stdout io.Writer) error {
+	flags := flag.NewFlagSet("pricesnap", flag.ContinueOnError)
+	in := flags.String("in", "", "LiteLLM's model_prices_and_context_window.json (default: download it at -commit)")
+	commit := flags.String("commit", "", "the LiteLLM commit the file comes from (required)")
+	date := flags.String("date", "", "the commit's date, RFC 3339 (required)")
+	out := flags.String("out", "litellm_prices.json.gz", "where to write the gzip-compressed trimmed snapshot")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
 	if *commit == "" || *date == "" {
 		return errors.New("-commit and -date are required")
 	}
@@ -84,11 +88,11 @@ func run() error {
 	if err := json.Unmarshal(full, &all); err != nil {
 		return err
 	}
-	fmt.Printf("LiteLLM file:       %d bytes, %d entries (sample_spec included)\n", len(full), len(all))
-	fmt.Printf("kept:               %d entries\n", snap.Len())
-	fmt.Printf("trimmed:            %d bytes\n", trimmed.Len())
-	fmt.Printf("trimmed, gzip -9:   %d bytes (%s)\n", packed.Len(), *out)
-	return priceFigures(trimmed.Bytes())
+	fmt.Fprintf(stdout, "LiteLLM file:       %d bytes, %d entries (sample_spec included)\n", len(full), len(all))
+	fmt.Fprintf(stdout, "kept:               %d entries\n", snap.Len())
+	fmt.Fprintf(stdout, "trimmed:            %d bytes\n", trimmed.Len())
+	fmt.Fprintf(stdout, "trimmed, gzip -9:   %d bytes (%s)\n", packed.Len(), *out)
+	return priceFigures(stdout, trimmed.Bytes())
 }
 
 func download(url string) ([]byte, error) {
@@ -113,7 +117,7 @@ func download(url string) ([]byte, error) {
 
 // priceFigures prints the smallest and largest prices kept and how many are not a whole number of
 // femto-dollars (10⁻¹⁵ USD) or pico-dollars (10⁻¹² USD) per token: the facts behind pricing's unit.
-func priceFigures(trimmed []byte) error {
+func priceFigures(stdout io.Writer, trimmed []byte) error {
 	var t struct {
 		Models map[string]map[string]json.RawMessage `json:"models"`
 	}
@@ -176,14 +180,14 @@ func priceFigures(trimmed []byte) error {
 	if min == nil {
 		return errors.New("no non-zero price")
 	}
-	fmt.Printf("tiered entries:     %d (%d with more than one input tier)\n", tiered, multiTiered)
-	fmt.Printf("prices:             %d (%d of them 0)\n", count, zero)
-	fmt.Printf("smallest non-zero:  %s USD/token (%s)\n", min.FloatString(15), minAt)
-	fmt.Printf("largest:            %s USD/token (%s)\n", max.FloatString(15), maxAt)
+	fmt.Fprintf(stdout, "tiered entries:     %d (%d with more than one input tier)\n", tiered, multiTiered)
+	fmt.Fprintf(stdout, "prices:             %d (%d of them 0)\n", count, zero)
+	fmt.Fprintf(stdout, "smallest non-zero:  %s USD/token (%s)\n", min.FloatString(15), minAt)
+	fmt.Fprintf(stdout, "largest:            %s USD/token (%s)\n", max.FloatString(15), maxAt)
 	ep, _ := errPico.Float64()
 	ef, _ := errFemto.Float64()
-	fmt.Printf("not whole pico-USD per token:  %d, largest relative rounding error %.2g\n", notPico, ep)
-	fmt.Printf("not whole femto-USD per token: %d, largest relative rounding error %.2g\n", notFemto, ef)
+	fmt.Fprintf(stdout, "not whole pico-USD per token:  %d, largest relative rounding error %.2g\n", notPico, ep)
+	fmt.Fprintf(stdout, "not whole femto-USD per token: %d, largest relative rounding error %.2g\n", notFemto, ef)
 	return nil
 }
 
