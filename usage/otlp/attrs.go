@@ -10,9 +10,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/tokenstats/tokenstats/stats"
+	"github.com/tokenstats/tokenstats/usage/internal/ingest"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 )
@@ -162,35 +162,12 @@ func model(lists ...kvs) string {
 	return UnknownModel
 }
 
-// clean makes a display string storable: valid UTF-8, no control characters, at most max bytes (cut at
-// a rune boundary).
-func clean(s string, max int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.TrimSpace(s)
-	for len(s) > max {
-		_, size := utf8.DecodeLastRuneInString(s)
-		s = s[:len(s)-size]
-	}
-	return s
-}
+// clean makes a display string storable.
+func clean(s string, max int) string { return ingest.Clean(s, max) }
 
 // requestID namespaces an id from an agent so it cannot collide with another ingest path or agent
-// ("otlp:claude-code:req_…"). When that is too long for stats.MaxRequestIDLen, or not printable, a hash
-// of it stands in.
-func requestID(agent, id string) string {
-	s := "otlp:" + agent + ":" + id
-	if len(s) <= stats.MaxRequestIDLen && clean(s, stats.MaxRequestIDLen) == s {
-		return s
-	}
-	sum := sha256.Sum256([]byte(agent + "\x00" + id))
-	return "otlp:h:" + hex.EncodeToString(sum[:16])
-}
+// ("otlp:claude-code:req_…"); a hash stands in when it is too long.
+func requestID(agent, id string) string { return ingest.RequestID("otlp", agent, id) }
 
 // identity hashes attribute sets canonically: keys sorted, values by type. The same items decoded from
 // protobuf and from JSON hash the same, which is what makes a retried batch count once whichever
