@@ -247,6 +247,20 @@ func TestCumulativeValueDrop(t *testing.T) {
 	}
 }
 
+// An older export that arrives after a newer one (a late retry) counts nothing: its lower values are
+// not a reset.
+func TestCumulativeOutOfOrder(t *testing.T) {
+	db := states{}
+	older := geminiExport(callTime, callTime.Add(10*time.Second), 1000, 10, 0, 0, 0)
+	newer := geminiExport(callTime, callTime.Add(20*time.Second), 1500, 20, 0, 0, 0)
+	a := apply(t, newer, otlp.Protobuf, db, nil)
+	db.save(a.States)
+	b := apply(t, older, otlp.Protobuf, db, nil)
+	if len(b.Records) != 0 || len(b.States) != 0 {
+		t.Errorf("a late older export made records %+v and states %+v", b.Records, b.States)
+	}
+}
+
 // When the store holds events from an agent, its token metrics make no records, but their states
 // advance: should the events stop, the metrics count from there, not from the agent's start.
 func TestEventsWinOverMetrics(t *testing.T) {
