@@ -54,6 +54,14 @@ var tokenMetrics = map[string]metricSpec{
 	MetricGenAITokens: {"gen_ai.token.type", map[string]role{"input": roleInput, "output": roleOutput}},
 }
 
+// SendsEventsWithMetrics reports whether an agent (service.name) always exports its usage events
+// beside its token metrics, so its metrics never need counting. Gemini CLI does: one OpenTelemetry SDK
+// setup creates its log exporter and metric reader together for one endpoint, and every
+// gemini_cli.token.usage increment is logged with an api_response event
+// (packages/core/src/telemetry/sdk.ts and loggers.ts, logApiResponse). Claude Code and Codex configure
+// logs and metrics separately.
+func SendsEventsWithMetrics(agent string) bool { return agent == "gemini-cli" }
+
 // SeriesState is the last counted point of one cumulative series. The store keeps it in the same
 // transaction as the records it led to, so a restart of Token Stats or of the agent counts nothing
 // twice. Key is a hash of the series' identity (resource, scope, metric, attributes): no attribute
@@ -282,6 +290,8 @@ type group struct {
 //
 // eventsFrom reports whether the store holds log events from an agent (service.name); that agent's token
 // points then advance their states but make no records, since the events already counted the same calls.
+// It should also answer true where SendsEventsWithMetrics does: otherwise an agent's first metrics
+// export can reach Token Stats before its first events and count those calls twice.
 func (b *MetricsBatch) Apply(prev map[string]SeriesState, now time.Time, eventsFrom func(agent string) bool) MetricsResult {
 	out := MetricsResult{Result: Result{Ignored: maps.Clone(b.res.Ignored), Rejected: maps.Clone(b.res.Rejected)}}
 	order := make([]int, len(b.points))

@@ -290,6 +290,9 @@ func TestEventsWinOverMetrics(t *testing.T) {
 	for _, a := range logs.Agents {
 		seen[a] = true
 	}
+	if !otlp.SendsEventsWithMetrics("gemini-cli") || otlp.SendsEventsWithMetrics("claude-code") {
+		t.Error("SendsEventsWithMetrics: Gemini CLI always exports events with its metrics; Claude Code need not")
+	}
 	m := apply(t, metricsData(claudeResource, "com.anthropic.claude_code", sum(otlp.MetricClaudeTokens, delta,
 		doublePoint(callTime, callTime.Add(time.Minute), 100, kv("type", "input"), kv("model", "claude-opus-4-1")),
 		doublePoint(callTime, callTime.Add(time.Minute), 10, kv("type", "output"), kv("model", "claude-opus-4-1")))),
