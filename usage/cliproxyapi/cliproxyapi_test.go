@@ -2,8 +2,8 @@ package cliproxyapi_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -200,7 +200,7 @@ func TestBadQueueAnswers(t *testing.T) {
 		"record: tokens.input_tokens has the wrong type": 1,
 		"model: is required and must not be empty":       1,
 	}
-	if fmt.Sprint(r.Rejected) != fmt.Sprint(want) {
+	if !maps.Equal(r.Rejected, want) {
 		t.Errorf("rejected = %v\nwant %v", r.Rejected, want)
 	}
 }

@@ -3,6 +3,7 @@ package litellm_test
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"os"
 	"strings"
 	"testing"
@@ -89,7 +90,7 @@ func TestGenericAPIBatch(t *testing.T) {
 				}
 			}
 			wantIgnored := map[string]int{"failed call without tokens": 1, "LiteLLM cache hit (no upstream call)": 1}
-			if len(r.Ignored) != 2 || r.Ignored["failed call without tokens"] != 1 || r.Ignored["LiteLLM cache hit (no upstream call)"] != 1 {
+			if !maps.Equal(r.Ignored, wantIgnored) {
 				t.Errorf("ignored = %v, want %v", r.Ignored, wantIgnored)
 			}
 		})
@@ -157,13 +158,8 @@ func TestBadPayloads(t *testing.T) {
 		"timestamp: is more than 10 minutes in the future": 1,
 		"payload: model has the wrong type":                1,
 	}
-	if len(r.Rejected) != len(want) {
+	if !maps.Equal(r.Rejected, want) {
 		t.Errorf("rejected = %v\nwant %v", r.Rejected, want)
-	}
-	for k, v := range want {
-		if r.Rejected[k] != v {
-			t.Errorf("rejected[%q] = %d, want %d (all: %v)", k, r.Rejected[k], v, r.Rejected)
-		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package otlp_test
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -86,25 +87,13 @@ func TestClaudeCodeEvents(t *testing.T) {
 		if r.Records[2].AgentCost != 4_242_000 {
 			t.Errorf("cost_usd_micros 4242 became %v, want $0.004242", r.Records[2].AgentCost)
 		}
-		if want := map[string]int{"claude_code.user_prompt": 1, "claude_code.tool_result": 2}; !equalCounts(r.Ignored, want) {
+		if want := map[string]int{"claude_code.user_prompt": 1, "claude_code.tool_result": 2}; !maps.Equal(r.Ignored, want) {
 			t.Errorf("ignored = %v, want %v", r.Ignored, want)
 		}
 		if !slices.Equal(r.Agents, []string{"claude-code"}) {
 			t.Errorf("agents = %v", r.Agents)
 		}
 	}
-}
-
-func equalCounts(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // The OTLP/JSON Claude Code sends with OTEL_EXPORTER_OTLP_PROTOCOL=http/json: int64 times as strings,
@@ -159,7 +148,7 @@ func TestGeminiCLIEvents(t *testing.T) {
 		}
 	}
 	want := map[string]int{"gemini_cli.api_request": 1, "gen_ai.client.inference.operation.details": 1}
-	if !equalCounts(r.Ignored, want) {
+	if !maps.Equal(r.Ignored, want) {
 		t.Errorf("ignored = %v, want %v (the GenAI details event repeats api_response)", r.Ignored, want)
 	}
 
@@ -219,7 +208,7 @@ func TestCodexEvents(t *testing.T) {
 	if rec := r.Records[0]; rec.Model != "gpt-5.1-codex" || rec.Account != "dev@example.com" || rec.Source != "codex_cli_rs 0.130.0" {
 		t.Errorf("model/account/source = %q/%q/%q", rec.Model, rec.Account, rec.Source)
 	}
-	if want := map[string]int{"codex.sse_event": 2, "codex.tool_result": 1}; !equalCounts(r.Ignored, want) {
+	if want := map[string]int{"codex.sse_event": 2, "codex.tool_result": 1}; !maps.Equal(r.Ignored, want) {
 		t.Errorf("ignored = %v, want %v", r.Ignored, want)
 	}
 
@@ -302,7 +291,7 @@ func TestBadUsageIsRejectedNotStored(t *testing.T) {
 		"claude_code.api_request: timestamp: is more than 10 minutes in the future": 1,
 		"gemini_cli.api_response: cached tokens exceed input tokens":                1,
 	}
-	if !equalCounts(r.Rejected, want) {
+	if !maps.Equal(r.Rejected, want) {
 		t.Errorf("rejected = %v\nwant %v", r.Rejected, want)
 	}
 	if r.RejectedCount() != 5 {

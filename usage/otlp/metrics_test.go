@@ -2,6 +2,7 @@ package otlp_test
 
 import (
 	"encoding/json"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -360,7 +361,7 @@ func TestBadMetricPoints(t *testing.T) {
 		otlp.MetricClaudeTokens + ": value is not a finite number":          1,
 		otlp.MetricCodexTokens + ": aggregation temporality is unspecified": 1,
 	}
-	if !equalCounts(out.Rejected, want) {
+	if !maps.Equal(out.Rejected, want) {
 		t.Errorf("rejected = %v\nwant %v", out.Rejected, want)
 	}
 	if out.Ignored[otlp.MetricClaudeTokens+" type=banana"] != 1 {
