@@ -52,6 +52,7 @@ func (q *Queue) Pops() int {
 	return q.pops
 }
 
+// ServeHTTP answers GET QueuePath; another path or method gets 404, as CLIProxyAPI's router answers.
 func (q *Queue) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != cliproxyapi.QueuePath || r.Method != http.MethodGet {
 		http.NotFound(w, r)
