@@ -1,0 +1,110 @@
+package otlp_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tokenstats/tokenstats/stats"
+	"github.com/tokenstats/tokenstats/usage/otlp"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+// now is the server clock of every test; payload times lie before it.
+var now = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+
+// kv builds an attribute typed as Go types map onto OTLP: string, int (intValue), float64
+// (doubleValue), bool.
+func kv(k string, v any) *commonpb.KeyValue {
+	var av *commonpb.AnyValue
+	switch x := v.(type) {
+	case string:
+		av = &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: x}}
+	case int:
+		av = &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: int64(x)}}
+	case int64:
+		av = &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: x}}
+	case float64:
+		av = &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: x}}
+	case bool:
+		av = &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: x}}
+	default:
+		panic("kv: unsupported type")
+	}
+	return &commonpb.KeyValue{Key: k, Value: av}
+}
+
+func str(s string) *commonpb.AnyValue {
+	return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: s}}
+}
+
+func res(attrs ...*commonpb.KeyValue) *resourcepb.Resource {
+	return &resourcepb.Resource{Attributes: attrs}
+}
+
+// encode marshals a data message the way an exporter would: protobuf, or OTLP/JSON (protojson writes
+// int64 as strings and enums as names; OTLP/JSON readers accept both).
+func encode(t *testing.T, m proto.Message, enc otlp.Encoding) []byte {
+	t.Helper()
+	var b []byte
+	var err error
+	if enc == otlp.JSON {
+		b, err = protojson.Marshal(m)
+	} else {
+		b, err = proto.Marshal(m)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func logsData(r *resourcepb.Resource, scope string, records ...*logspb.LogRecord) *logspb.LogsData {
+	return &logspb.LogsData{ResourceLogs: []*logspb.ResourceLogs{{
+		Resource:  r,
+		ScopeLogs: []*logspb.ScopeLogs{{Scope: &commonpb.InstrumentationScope{Name: scope}, LogRecords: records}},
+	}}}
+}
+
+func metricsData(r *resourcepb.Resource, scope string, metrics ...*metricspb.Metric) *metricspb.MetricsData {
+	return &metricspb.MetricsData{ResourceMetrics: []*metricspb.ResourceMetrics{{
+		Resource:     r,
+		ScopeMetrics: []*metricspb.ScopeMetrics{{Scope: &commonpb.InstrumentationScope{Name: scope}, Metrics: metrics}},
+	}}}
+}
+
+func ns(t time.Time) uint64 { return uint64(t.UnixNano()) }
+
+func readTestdata(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// checkRecords asserts every record is valid and of the OTLP kind.
+func checkRecords(t *testing.T, recs []stats.Record) {
+	t.Helper()
+	for i, r := range recs {
+		if err := r.Validate(now); err != nil {
+			t.Errorf("record %d does not validate: %v (%+v)", i, err, r)
+		}
+		if r.Kind != stats.KindOTLP {
+			t.Errorf("record %d: Kind = %q, want %q", i, r.Kind, stats.KindOTLP)
+		}
+	}
+}
+
+type counts struct{ in, out, cached, reasoning, creation int64 }
+
+func countsOf(r stats.Record) counts {
+	return counts{r.InputTokens, r.OutputTokens, r.CachedTokens, r.ReasoningTokens, r.CacheCreationTokens}
+}
