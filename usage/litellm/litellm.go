@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tokenstats/tokenstats/stats"
+	"github.com/tokenstats/tokenstats/usage"
 	"github.com/tokenstats/tokenstats/usage/internal/ingest"
 )
 
@@ -251,7 +252,7 @@ func count(raws ...json.RawMessage) (int64, error) {
 		if len(raw) == 0 || string(raw) == "null" {
 			continue
 		}
-		return stats.ParseCount(raw)
+		return usage.ParseCount(raw)
 	}
 	return 0, nil
 }
