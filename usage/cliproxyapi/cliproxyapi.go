@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tokenstats/tokenstats/stats"
+	"github.com/tokenstats/tokenstats/usage"
 	"github.com/tokenstats/tokenstats/usage/internal/ingest"
 )
 
@@ -248,19 +249,11 @@ func (q queued) account() string {
 			return s
 		}
 	case src != "":
-		return KeyFingerprint(src)
+		return usage.KeyFingerprint(src)
 	case strings.TrimSpace(q.APIKey) != "":
-		return KeyFingerprint(q.APIKey)
+		return usage.KeyFingerprint(q.APIKey)
 	case q.AuthIndex != "":
 		return ingest.Clean("auth "+q.AuthIndex, stats.MaxAccountLen)
 	}
 	return UnknownAccount
-}
-
-// KeyFingerprint names an API key without revealing it: "key …" and the first four hex digits of the
-// key's SHA-256, not the key's own last characters. Sixteen bits of a hash cannot give the key back,
-// and tell a handful of keys apart.
-func KeyFingerprint(key string) string {
-	sum := sha256.Sum256([]byte(strings.TrimSpace(key)))
-	return "key …" + hex.EncodeToString(sum[:2])
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tokenstats/tokenstats/stats"
+	"github.com/tokenstats/tokenstats/usage"
 	"github.com/tokenstats/tokenstats/usage/cliproxyapi"
 	"github.com/tokenstats/tokenstats/usage/cliproxyapi/cliproxyapitest"
 )
@@ -65,7 +66,7 @@ func TestQueueRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkRecords(t, r.Records)
-	upstreamKey := cliproxyapi.KeyFingerprint("sk-ant-api03-upstreamSECRETkey-0123456789")
+	upstreamKey := usage.KeyFingerprint("sk-ant-api03-upstreamSECRETkey-0123456789")
 	want := []struct {
 		counts
 		model, account, credential string
@@ -78,7 +79,7 @@ func TestQueueRecords(t *testing.T) {
 		// Gemini: tokens.output_tokens (80) excludes the 200 thoughts.
 		{counts{in: 1256, out: 280, cached: 1024, reasoning: 200}, "gemini-2.5-pro", "dev@example.com", "auth 1b2c3d4e5f6a7b8c"},
 		// Unclassified breakdown: the raw tokens.
-		{counts{in: 100, out: 20}, "local-model", cliproxyapi.KeyFingerprint("sk-client-ci-19c2"), ""},
+		{counts{in: 100, out: 20}, "local-model", usage.KeyFingerprint("sk-client-ci-19c2"), ""},
 		// Before accounting version 2: no breakdown; Claude's semantics from the provider.
 		{counts{in: 189107, out: 393, cached: 1000, creation: 188086}, "claude-sonnet-4-5", upstreamKey, "auth 0a9b8c7d6e5f4a3b"},
 	}
@@ -151,14 +152,14 @@ func TestBreakdownWinsOverProviderName(t *testing.T) {
 }
 
 func TestKeyFingerprint(t *testing.T) {
-	a := cliproxyapi.KeyFingerprint("sk-client-laptop-7f3a")
+	a := usage.KeyFingerprint("sk-client-laptop-7f3a")
 	if !regexp.MustCompile(`^key …[0-9a-f]{4}$`).MatchString(a) {
 		t.Errorf("fingerprint %q is not key …xxxx", a)
 	}
-	if a != cliproxyapi.KeyFingerprint(" sk-client-laptop-7f3a ") {
+	if a != usage.KeyFingerprint(" sk-client-laptop-7f3a ") {
 		t.Error("the same key gives two fingerprints")
 	}
-	if a == cliproxyapi.KeyFingerprint("sk-client-ci-19c2") {
+	if a == usage.KeyFingerprint("sk-client-ci-19c2") {
 		t.Error("two keys of the fixture share a fingerprint")
 	}
 	if strings.HasSuffix(a, "7f3a") {
