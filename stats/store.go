@@ -207,6 +207,58 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
+// Record validates and stores records, each committed before Record returns; all are stored or none.
+// A record that breaks a rule is refused with a *FieldError naming it (Index is its position when more
+// than one record was given). A record whose request id was stored before is counted in Duplicates and
+// not stored again.
+func (s *Store) Record(ctx context.Context, recs ...Record) (Result, error) {
+	return s.RecordWithState(ctx, recs, nil)
+}
+
+// RecordWithState is Record that also sets key-value states in the same transaction, so a state that
+// says what was counted (an exporter's last cumulative value, say) can never disagree with the records.
+// A nil value deletes its key.
+func (s *Store) RecordWithState(ctx context.Context, recs []Record, state map[string][]byte) (Result, error) {
+	if len(recs) == 0 && len(state) == 0 {
+		return Result{}, nil
+	}
+	now := s.now()
+	for i := range recs {
+		if err := recs[i].Validate(now); err != nil {
+			var fe *FieldError
+			if errors.As(err, &fe) && len(recs) > 1 {
+				fe.Index = i
+			}
+			return Result{}, err
+		}
+	}
+	r := &writeReq{recs: recs, state: state}
+	if err := s.w.submit(ctx, r); err != nil {
+		return Result{}, fmt.Errorf("store records: %w", err)
+	}
+	return r.res, nil
+}
+
+// State reads the key-value states whose keys start with prefix.
+func (s *Store) State(ctx context.Context, prefix string) (map[string][]byte, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT key, value FROM state WHERE key >= ? AND key < ?`,
+		prefix, prefix+"\U0010FFFF")
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]byte{}
+	for rows.Next() {
+		var k string
+		var v []byte
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, fmt.Errorf("read state: %w", err)
+		}
+		out[k] = v
+	}
+	return out, rows.Err()
+}
+
 // log reports a background failure that has no caller to return it to.
 func (s *Store) log(err error) { s.logger.Error("store", "err", err) }
 
