@@ -451,7 +451,12 @@ class Recorder:
         # posts, accepted, duplicates, dropped, spooled, replayed, quarantined
         self.stats = collections.Counter()
 
-        self._cond = threading.Condition(threading.Lock())
+        # One lock; the sender, the spool writer and flush() each wait on their own condition, so that
+        # add() wakes nobody who has nothing to do (a woken thread costs the caller the GIL).
+        self._cond = threading.Lock()
+        self._send_cv = threading.Condition(self._cond)
+        self._spool_cv = threading.Condition(self._cond)
+        self._done_cv = threading.Condition(self._cond)
         self._queue = collections.deque()  # _Items waiting to be sent
         self._queued_bytes = 0
         self._to_spool = collections.deque()  # _Items handed to the spool writer
@@ -487,7 +492,8 @@ class Recorder:
             late = self._closed
             full = not late and self._held + item.size > self.max_bytes
             if not late and not full:
-                if not self._queue:
+                first = not self._queue
+                if first:
                     self._first_at = time.monotonic()
                 self._queue.append(item)
                 self._queued_bytes += item.size
@@ -498,8 +504,10 @@ class Recorder:
                         old = self._queue.popleft()
                         self._queued_bytes -= old.size
                         self._to_spool.append(old)
+                    self._spool_cv.notify()
                 self._start()
-                self._cond.notify_all()
+                if first or len(self._queue) == self.batch_size:  # else its timer is already set
+                    self._send_cv.notify()
                 return
         if late:  # after close() (interpreter exit): nothing runs in the background any more
             self._spool_now([item])
@@ -518,7 +526,8 @@ class Recorder:
             self._retry_at = self._disk_retry_at = 0.0  # try now, whatever the backoff says
             failures = self._failures
             self._start()
-            self._cond.notify_all()
+            self._send_cv.notify()
+            self._spool_cv.notify()
             try:
                 while True:
                     idle = not self._busy and not self._wbusy
@@ -530,7 +539,7 @@ class Recorder:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         return False
-                    self._cond.wait(left)
+                    self._done_cv.wait(left)
             finally:
                 self._flushers -= 1
 
@@ -546,7 +555,8 @@ class Recorder:
             self._queue.clear()
             self._to_spool.clear()
             self._queued_bytes = self._held = 0
-            self._cond.notify_all()
+            for cv in (self._send_cv, self._spool_cv, self._done_cv):
+                cv.notify_all()
         if left:
             self._spool_now(left)
         return ok
@@ -604,11 +614,11 @@ class Recorder:
                     action, wait = self._next()
                     if action == "divert":
                         self._to_spool.extend(self._take())
-                        self._cond.notify_all()
+                        self._spool_cv.notify()
                         continue
                     if action:
                         break
-                    self._cond.wait(wait)
+                    self._send_cv.wait(wait)
                 self._inflight = self._take() if action == "send" else []
                 self._busy = True
             ok = True
@@ -631,7 +641,7 @@ class Recorder:
                     self._retry_at = time.monotonic() + self._backoff
                 self._inflight = []
                 self._busy = False
-                self._cond.notify_all()
+                self._done_cv.notify_all()
 
     def _encode_all(self, items):
         """Encodes items (dropping what cannot be); returns those encoded and the change in bytes held."""
@@ -655,9 +665,10 @@ class Recorder:
         with self._cond:
             self._held += delta - gone
             self._to_spool.extend(unsent)
+            if unsent:
+                self._spool_cv.notify()
             if not rest:
                 self._spool_check = True  # Token Stats answers: replay what waits
-            self._cond.notify_all()
         return not rest
 
     def _spool_loop(self):
@@ -669,7 +680,7 @@ class Recorder:
                     now = time.monotonic()
                     if self._to_spool and now >= self._disk_retry_at:
                         break
-                    self._cond.wait(self._disk_retry_at - now if self._to_spool else None)
+                    self._spool_cv.wait(self._disk_retry_at - now if self._to_spool else None)
                 self._writing = list(self._to_spool)
                 self._to_spool.clear()
                 self._wbusy = True
@@ -693,7 +704,8 @@ class Recorder:
                     self._disk_retry_at = time.monotonic() + self._disk_backoff
                 self._writing = []
                 self._wbusy = False
-                self._cond.notify_all()
+                self._send_cv.notify()  # a spool file to replay, or records back in the queue
+                self._done_cv.notify_all()
 
     def _spool_now(self, items):
         """Writes items on the calling thread: only at close() and after it, when nothing runs behind."""
