@@ -134,6 +134,13 @@ class FakeCase(unittest.TestCase):
         self.addCleanup(r.close, 0.5)
         return r
 
+    def add_records(self, r, n):
+        """Adds n records to r (input_tokens 0 … n-1); returns their request ids."""
+        recs = [{"account_email": "a@x", "model": "m", "input_tokens": i, "output_tokens": 1} for i in range(n)]
+        for rec in recs:
+            r.add(rec)
+        return [rec["request_id"] for rec in recs]
+
     def spooled_records(self):
         out = []
         if os.path.isdir(self.spool):
@@ -226,11 +233,7 @@ class FakeListenerTests(FakeCase):
     def test_spool_while_stopped_then_replay_once(self):
         self.fake.stop()
         r = self.recorder(batch_delay=0.05)
-        ids = []
-        for i in range(7):
-            rec = {"account_email": "a@x", "model": "m", "input_tokens": i, "output_tokens": 1}
-            r.add(rec)
-            ids.append(rec["request_id"])
+        ids = self.add_records(r, 7)
         self.assertFalse(r.flush(2), "flush with the listener down must say it did not deliver")
         self.assertEqual(sorted(x["request_id"] for x in self.spooled_records()), sorted(ids))
         self.fake.start()  # same port
@@ -477,11 +480,7 @@ class SpoolDefectTests(FakeCase):
         fill_disk(os.path.join(mnt, "filler"))
         self.fake.stop()
         r = self.recorder(batch_delay=0.01)
-        ids = []
-        for i in range(20):
-            rec = {"account_email": "a@x", "model": "m", "input_tokens": i, "output_tokens": 1}
-            r.add(rec)
-            ids.append(rec["request_id"])
+        ids = self.add_records(r, 20)
         with self.assertLogs("token_stats", "WARNING") as logs:
             self.assertFalse(r.flush(1), "nothing could be delivered or kept on disk")
         self.assertIn("No space left on device", logs.output[0])
