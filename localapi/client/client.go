@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -77,6 +78,9 @@ type Result struct {
 type Error struct {
 	Status  int
 	Message string
+	// Index is the position in the batch of the record the server refused (its "index" field, or the
+	// N of "record N: …" in the message), or -1 when it named none.
+	Index int
 }
 
 func (e *Error) Error() string {
@@ -89,6 +93,19 @@ func (e *Error) BadRecord() bool {
 	return e.Status == http.StatusBadRequest || e.Status == http.StatusRequestEntityTooLarge ||
 		e.Status == http.StatusUnprocessableEntity
 }
+
+// EncodeError says which record of a batch cannot be encoded as JSON (an invalid Usage or Response);
+// nothing of the batch was sent.
+type EncodeError struct {
+	Index int
+	Err   error
+}
+
+func (e *EncodeError) Error() string {
+	return fmt.Sprintf("tokenstats: record %d cannot be encoded: %v", e.Index, e.Err)
+}
+
+func (e *EncodeError) Unwrap() error { return e.Err }
 
 // Client sends records synchronously.
 type Client struct {
@@ -113,24 +130,39 @@ func (c *Client) Record(ctx context.Context, records ...Record) (Result, error) 
 		return Result{}, errors.New("tokenstats: no records to send")
 	}
 	var total Result
-	for len(records) > 0 {
-		n := min(len(records), MaxBatch)
-		res, err := c.post(ctx, records[:n])
+	for offset := 0; offset < len(records); offset += MaxBatch {
+		res, err := c.post(ctx, records[offset:min(offset+MaxBatch, len(records))])
 		if err != nil {
+			// Positions count from the start of records, not of the request that failed.
+			var he *Error
+			var ee *EncodeError
+			if errors.As(err, &he) && he.Index >= 0 {
+				he.Index += offset
+			} else if errors.As(err, &ee) {
+				ee.Index += offset
+			}
 			return total, err
 		}
 		total.Accepted += res.Accepted
 		total.Duplicates += res.Duplicates
-		records = records[n:]
 	}
 	return total, nil
 }
 
 func (c *Client) post(ctx context.Context, records []Record) (Result, error) {
-	body, err := json.Marshal(records)
-	if err != nil {
-		return Result{}, fmt.Errorf("tokenstats: encode records: %w", err)
+	// One record at a time, so that an error names the record.
+	body := []byte{'['}
+	for i, rec := range records {
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return Result{}, &EncodeError{Index: i, Err: err}
+		}
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, b...)
 	}
+	body = append(body, ']')
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/usage", bytes.NewReader(body))
 	if err != nil {
 		return Result{}, fmt.Errorf("tokenstats: %w", err)
@@ -149,6 +181,7 @@ func (c *Client) post(ctx context.Context, records []Record) (Result, error) {
 	var ans struct {
 		Success bool   `json:"success"`
 		Error   string `json:"error"`
+		Index   *int   `json:"index"`
 		Result
 	}
 	jerr := json.Unmarshal(raw, &ans)
@@ -160,10 +193,30 @@ func (c *Client) post(ctx context.Context, records []Record) (Result, error) {
 				msg = msg[:200] + "…"
 			}
 		}
-		return Result{}, &Error{Status: resp.StatusCode, Message: msg}
+		idx := -1
+		if ans.Index != nil && *ans.Index >= 0 {
+			idx = *ans.Index
+		} else if i, ok := recordIndex(msg); ok {
+			idx = i
+		}
+		return Result{}, &Error{Status: resp.StatusCode, Message: msg, Index: idx}
 	}
 	if jerr != nil || !ans.Success {
 		return Result{}, fmt.Errorf("tokenstats: unexpected answer from %s (is it Token Stats?): %.200s", c.base, raw)
 	}
 	return ans.Result, nil
+}
+
+// recordIndex reads N from the server's "record N: …" message, the text form of its "index".
+func recordIndex(msg string) (int, bool) {
+	rest, ok := strings.CutPrefix(msg, "record ")
+	if !ok {
+		return 0, false
+	}
+	num, _, ok := strings.Cut(rest, ":")
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.Atoi(num)
+	return i, err == nil && i >= 0
 }

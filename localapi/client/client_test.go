@@ -170,8 +170,11 @@ func TestRecorderListenerRestart(t *testing.T) {
 	for i := range 30 {
 		r.Add(rec(100 + i))
 	}
-	if st := r.Stats(); st.Spooled == 0 || len(spoolFiles(t, spool)) == 0 {
-		t.Fatalf("30 records with a queue of 8 and the listener down: nothing spooled (%+v)", st)
+	// More than the queue holds: the spool writer puts some in a file.
+	for deadline := time.Now().Add(10 * time.Second); len(spoolFiles(t, spool)) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("30 records with a queue of 8 and the listener down: nothing spooled (%+v)", r.Stats())
+		}
 	}
 	if n := l.summary().Requests; n != 12 {
 		t.Fatalf("store holds %d requests while the listener is down, want 12", n)

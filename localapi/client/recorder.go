@@ -1,19 +1,13 @@
 package client
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,12 +15,17 @@ import (
 
 // RecorderOptions tune a Recorder; zero values take the defaults shown.
 type RecorderOptions struct {
-	// SpoolDir keeps records that cannot be sent now (the listener is down, the queue is full, Close ran
-	// out of time). Default: DefaultSpoolDir(). Files are JSON lines; any Recorder on the folder replays them.
+	// SpoolDir keeps records that cannot be sent now (the listener is down or not keeping up, Close ran
+	// out of time). Default: DefaultSpoolDir(). Files are JSON lines; any Recorder on the folder, and the
+	// gcli2api drop-in, replays them.
 	SpoolDir string
-	// QueueSize bounds the records held in memory (default 10000). When it is full, Add moves the oldest
-	// half to the spool.
+	// QueueSize is how many records may wait in memory (default 10000); beyond it, or beyond half of
+	// MaxBytes, the oldest half is handed to the spool writer.
 	QueueSize int
+	// MaxBytes bounds the memory records take, Usage and Response included (default 16 MiB). A record
+	// that would take more (the listener frozen and the spool not keeping up) is dropped: counted,
+	// and given to OnDrop with ErrMemoryFull.
+	MaxBytes int
 	// BatchSize is the most records one POST carries (default 500).
 	BatchSize int
 	// BatchDelay is how long a record may wait for others to join its batch (default 200 ms).
@@ -36,49 +35,65 @@ type RecorderOptions struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Source is set on records that carry none (which proxy sent them).
 	Source string
-	// OnDrop is called, from the Recorder's goroutine, for a record the server refused as invalid; it is
-	// not retried. Default: log it.
+	// OnDrop is called, from a Recorder goroutine, for a record given up: refused by the server as
+	// invalid, impossible to encode, or beyond MaxBytes. Default: log it (the last kind once a minute).
 	OnDrop func(rec Record, err error)
 	// Logger receives warnings; default: slog.Default().
 	Logger *slog.Logger
 }
 
+// ErrMemoryFull is the reason given to OnDrop for a record dropped at RecorderOptions.MaxBytes.
+var ErrMemoryFull = errors.New("tokenstats: the recorder's memory cap is reached")
+
 // RecorderStats are counters since NewRecorder.
 type RecorderStats struct {
-	Queued     int   // records in memory now
-	Accepted   int64 // records the server stored
-	Duplicates int64 // records the server had already (a retry of a delivered batch)
-	Dropped    int64 // records the server refused as invalid
-	Spooled    int64 // records written to the spool
-	Replayed   int64 // records read back from the spool and delivered
+	Queued      int   // records in memory now (waiting, being sent or being written to the spool)
+	Accepted    int64 // records the server stored
+	Duplicates  int64 // records the server had already (a retry of a delivered batch)
+	Dropped     int64 // records given up: refused as invalid, not encodable, or beyond MaxBytes
+	Spooled     int64 // records written to the spool
+	Replayed    int64 // records read back from the spool and delivered
+	Quarantined int64 // spool lines that could not be read, set aside in spool-….bad
 }
 
-// Recorder sends records in the background: Add never blocks on the network, records are batched, a
-// listener that is down is retried with backoff, and nothing is lost: what cannot be held in memory or
-// sent before Close's deadline goes to the spool folder and is replayed once the listener answers.
-// Every record gets a request id, so a retry of a batch the server did store is not counted twice.
+// warnEvery is the least time between two warnings of the same kind.
+const warnEvery = time.Minute
+
+// Recorder sends records in the background: Add never blocks on the network or the disk, records are
+// batched, a listener that is down is retried with backoff, and nothing is lost while memory
+// (MaxBytes) or the spool folder can hold it: what cannot be sent goes to the spool and is replayed
+// once the listener answers. Every record gets a request id, so a retry of a batch the server did
+// store is not counted twice.
 type Recorder struct {
 	c   *Client
 	opt RecorderOptions
 
-	mu      sync.Mutex
-	queue   []Record
-	firstAt time.Time // when the oldest queued record arrived
-	closed  bool      // Close finished: Add spools directly
+	mu          sync.Mutex
+	queue       []Record
+	queuedBytes int
+	toSpool     []Record // handed to the spool writer
+	inflight    int      // records the sender holds
+	writing     int      // records the spool writer holds
+	held        int      // bytes of records in memory: queued, to spool, in flight, being written
+	firstAt     time.Time
+	closed      bool // Close finished: Add spools directly
+	diskRetryAt time.Time
+	diskBackoff time.Duration
+	warned      map[string]time.Time
 
-	spoolMu    sync.Mutex
 	spoolCheck atomic.Bool // the spool may hold files: look at it when the listener answers
 
-	wake      chan struct{}
-	closing   chan struct{}
-	abort     chan struct{}
-	done      chan struct{}
-	closeOnce sync.Once
-	abortOnce sync.Once
-	ctx       context.Context
-	cancel    context.CancelFunc
+	wake, spoolWake chan struct{}
+	closing         chan struct{}
+	abort           chan struct{}
+	done            chan struct{} // the sender has stopped
+	spoolDone       chan struct{} // the spool writer has stopped
+	closeOnce       sync.Once
+	abortOnce       sync.Once
+	ctx             context.Context
+	cancel          context.CancelFunc
 
-	accepted, duplicates, dropped, spooled, replayed atomic.Int64
+	accepted, duplicates, dropped, spooled, replayed, quarantined atomic.Int64
 }
 
 // NewRecorder starts a Recorder sending through c. It replays records a previous Recorder left in the
@@ -100,6 +115,9 @@ func NewRecorder(c *Client, opt RecorderOptions) (*Recorder, error) {
 	if opt.QueueSize <= 0 {
 		opt.QueueSize = 10000
 	}
+	if opt.MaxBytes <= 0 {
+		opt.MaxBytes = 16 << 20
+	}
 	if opt.BatchSize <= 0 {
 		opt.BatchSize = 500
 	}
@@ -116,11 +134,13 @@ func NewRecorder(c *Client, opt RecorderOptions) (*Recorder, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	r := &Recorder{c: c, opt: opt, wake: make(chan struct{}, 1), closing: make(chan struct{}),
-		abort: make(chan struct{}), done: make(chan struct{})}
+	r := &Recorder{c: c, opt: opt, wake: make(chan struct{}, 1), spoolWake: make(chan struct{}, 1),
+		closing: make(chan struct{}), abort: make(chan struct{}), done: make(chan struct{}),
+		spoolDone: make(chan struct{}), warned: map[string]time.Time{}}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.spoolCheck.Store(true)
 	go r.run()
+	go r.spoolLoop()
 	return r, nil
 }
 
@@ -148,9 +168,23 @@ func DefaultSpoolDir() (string, error) {
 	return "", errors.New("tokenstats: no per-user folder for the spool (no HOME); set RecorderOptions.SpoolDir")
 }
 
-// Add queues a record and returns at once. A missing request id is generated and a missing timestamp
-// set to now, so retries are idempotent and late delivery keeps the real time. When the queue is full,
-// its oldest half is appended to a spool file (local disk, no network), not dropped.
+// recordSize is roughly the memory a record takes.
+func recordSize(r *Record) int {
+	return 256 + len(r.AccountEmail) + len(r.Model) + len(r.Credential) + len(r.RequestID) + len(r.Source) +
+		len(r.Provider) + len(r.Usage) + len(r.Response)
+}
+
+func sizeOf(recs []Record) int {
+	n := 0
+	for i := range recs {
+		n += recordSize(&recs[i])
+	}
+	return n
+}
+
+// Add queues a record and returns at once: no network, no disk. A missing request id is generated and a
+// missing timestamp set to now, so retries are idempotent and late delivery keeps the real time. When
+// the queue is long, its oldest half is handed to the spool writer; a record beyond MaxBytes is dropped.
 func (r *Recorder) Add(rec Record) {
 	if rec.RequestID == "" {
 		rec.RequestID = NewRequestID()
@@ -161,41 +195,60 @@ func (r *Recorder) Add(rec Record) {
 	if rec.Source == "" {
 		rec.Source = r.opt.Source
 	}
-	var overflow []Record
+	size := recordSize(&rec)
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		r.spill([]Record{rec})
+		// After Close nothing runs in the background: the caller's own shutdown pays for the write.
+		if _, err := r.spill([]Record{rec}); err != nil {
+			r.drop(rec, fmt.Errorf("spool after Close: %w", err))
+		}
+		return
+	}
+	if r.held+size > r.opt.MaxBytes {
+		r.mu.Unlock()
+		r.drop(rec, ErrMemoryFull)
 		return
 	}
 	if len(r.queue) == 0 {
 		r.firstAt = time.Now()
 	}
-	if len(r.queue) >= r.opt.QueueSize {
-		n := max(1, r.opt.QueueSize/2)
-		overflow = append([]Record(nil), r.queue[:n]...)
+	r.queue = append(r.queue, rec)
+	r.queuedBytes += size
+	r.held += size
+	if len(r.queue) > r.opt.QueueSize || r.queuedBytes > r.opt.MaxBytes/2 {
+		// The listener is not keeping up: the oldest half goes to the spool writer.
+		n := max(1, len(r.queue)/2)
+		r.handToSpool(r.queue[:n])
 		r.queue = append(r.queue[:0:0], r.queue[n:]...)
 	}
-	r.queue = append(r.queue, rec)
 	r.mu.Unlock()
-	if overflow != nil {
-		r.spill(overflow)
-	}
 	r.wakeUp()
+}
+
+// handToSpool gives queued records to the spool writer; r.mu is held.
+func (r *Recorder) handToSpool(recs []Record) {
+	r.queuedBytes -= sizeOf(recs)
+	r.toSpool = append(r.toSpool, recs...)
+	select {
+	case r.spoolWake <- struct{}{}:
+	default:
+	}
 }
 
 // Stats returns the counters.
 func (r *Recorder) Stats() RecorderStats {
 	r.mu.Lock()
-	q := len(r.queue)
+	q := len(r.queue) + len(r.toSpool) + r.inflight + r.writing
 	r.mu.Unlock()
 	return RecorderStats{Queued: q, Accepted: r.accepted.Load(), Duplicates: r.duplicates.Load(),
-		Dropped: r.dropped.Load(), Spooled: r.spooled.Load(), Replayed: r.replayed.Load()}
+		Dropped: r.dropped.Load(), Spooled: r.spooled.Load(), Replayed: r.replayed.Load(),
+		Quarantined: r.quarantined.Load()}
 }
 
 // Close sends what is queued and replays the spool, until done or until ctx ends; what is not sent by
-// then stays in the spool for the next Recorder (nothing is lost). Records added after Close go
-// straight to the spool.
+// then stays in the spool for the next Recorder. It returns nil only when everything was delivered.
+// Records added after Close go straight to the spool.
 func (r *Recorder) Close(ctx context.Context) error {
 	r.closeOnce.Do(func() { close(r.closing) })
 	var err error
@@ -209,13 +262,19 @@ func (r *Recorder) Close(ctx context.Context) error {
 		<-r.done
 		err = ctx.Err()
 	}
+	<-r.spoolDone
 	r.mu.Lock()
 	r.closed = true
-	left := r.queue
-	r.queue = nil
+	left := append(r.queue, r.toSpool...)
+	r.queue, r.toSpool, r.queuedBytes, r.held = nil, nil, 0, 0
 	r.mu.Unlock()
 	if len(left) > 0 {
-		r.spill(left)
+		if _, serr := r.spill(left); serr != nil {
+			r.dropped.Add(int64(len(left)))
+			r.opt.Logger.Error("tokenstats: records lost: the spool cannot be written at Close",
+				"records", len(left), "err", serr)
+			err = errors.Join(err, serr)
+		}
 	}
 	r.cancel()
 	if err != nil {
@@ -240,7 +299,21 @@ func isDone(c <-chan struct{}) bool {
 	}
 }
 
-// run is the background loop: wait until something is due, then send one batch or replay one spool file.
+// warn logs at WARN, at most once a minute for each kind.
+func (r *Recorder) warn(kind, msg string, args ...any) {
+	r.mu.Lock()
+	now := time.Now()
+	last, seen := r.warned[kind]
+	if seen && now.Sub(last) < warnEvery {
+		r.mu.Unlock()
+		return
+	}
+	r.warned[kind] = now
+	r.mu.Unlock()
+	r.opt.Logger.Warn(msg, args...)
+}
+
+// run is the sender: wait until something is due, then send one batch or replay one spool file.
 func (r *Recorder) run() {
 	defer close(r.done)
 	var backoff time.Duration
@@ -250,11 +323,19 @@ func (r *Recorder) run() {
 	fail := func(err error) {
 		backoff = min(max(backoff*2, r.opt.MinBackoff), r.opt.MaxBackoff)
 		retryAt = time.Now().Add(backoff)
-		r.opt.Logger.Debug("tokenstats: send failed; retrying", "err", err, "in", backoff)
+		var he *Error
+		switch {
+		case errors.As(err, &he) && (he.Status == 401 || he.Status == 403):
+			r.warn("auth", "tokenstats: the listener refused the token; records wait until it is fixed: give "+
+				"the client the token `tokenstats token` prints", "url", r.c.URL(), "status", he.Status, "err", he.Message)
+		case errors.As(err, &he):
+			r.warn("http", "tokenstats: the listener failed; records wait", "url", r.c.URL(), "status", he.Status, "err", he.Message)
+		default:
+			r.opt.Logger.Debug("tokenstats: send failed; retrying", "err", err, "in", backoff)
+		}
 	}
 	for {
 		if isDone(r.abort) {
-			r.spillQueue()
 			return
 		}
 		closing := isDone(r.closing)
@@ -278,11 +359,18 @@ func (r *Recorder) run() {
 			}
 			continue
 		} else if idle {
-			return // closing, nothing queued, nothing spooled
+			return // closing, nothing in memory, nothing spooled
 		}
 		if batch := r.take(); len(batch) > 0 {
-			if rest, err := r.deliver(batch); err != nil {
+			rest, err := r.deliver(batch)
+			r.mu.Lock()
+			r.held -= sizeOf(batch) - sizeOf(rest)
+			r.inflight = 0
+			if err != nil {
 				r.putBack(rest)
+			}
+			r.mu.Unlock()
+			if err != nil {
 				fail(err)
 				continue
 			}
@@ -305,7 +393,7 @@ func (r *Recorder) nextWait(closing bool, retryAt time.Time) (wait time.Duration
 		return d, false
 	}
 	r.mu.Lock()
-	n, first := len(r.queue), r.firstAt
+	n, first, spooling := len(r.queue), r.firstAt, len(r.toSpool) > 0 || r.writing > 0
 	r.mu.Unlock()
 	if n > 0 {
 		if closing || n >= r.opt.BatchSize {
@@ -319,10 +407,10 @@ func (r *Recorder) nextWait(closing bool, retryAt time.Time) (wait time.Duration
 	if r.spoolCheck.Load() {
 		return 0, false
 	}
-	if closing {
+	if closing && !spooling {
 		return 0, true
 	}
-	return time.Hour, false
+	return time.Hour, false // the spool writer wakes us when it is done
 }
 
 func (r *Recorder) take() []Record {
@@ -334,45 +422,87 @@ func (r *Recorder) take() []Record {
 	}
 	batch := append([]Record(nil), r.queue[:n]...)
 	r.queue = append(r.queue[:0:0], r.queue[n:]...)
+	r.queuedBytes -= sizeOf(batch)
+	r.inflight = len(batch)
 	if len(r.queue) > 0 {
 		r.firstAt = time.Time{} // the rest has waited long enough
 	}
 	return batch
 }
 
-// putBack returns undelivered records to the front of the queue; what no longer fits goes to the spool.
+// putBack returns records to the front of the queue; what no longer fits goes to the spool writer.
+// r.mu is held.
 func (r *Recorder) putBack(recs []Record) {
 	if len(recs) == 0 {
 		return
 	}
-	r.mu.Lock()
-	q := append(append([]Record(nil), recs...), r.queue...)
-	var overflow []Record
-	if len(q) > r.opt.QueueSize {
-		n := len(q) - r.opt.QueueSize
-		overflow, q = q[:n], q[n:]
+	r.queue = append(append([]Record(nil), recs...), r.queue...)
+	r.queuedBytes += sizeOf(recs)
+	if r.firstAt.IsZero() {
+		r.firstAt = time.Now()
 	}
-	r.queue = q
-	r.firstAt = time.Time{}
-	r.mu.Unlock()
-	if overflow != nil {
-		r.spill(overflow)
+	if n := len(r.queue) - r.opt.QueueSize; n > 0 {
+		r.handToSpool(r.queue[:n])
+		r.queue = append(r.queue[:0:0], r.queue[n:]...)
 	}
 }
 
-func (r *Recorder) spillQueue() {
-	r.mu.Lock()
-	q := r.queue
-	r.queue = nil
-	r.mu.Unlock()
-	if len(q) > 0 {
-		r.spill(q)
+// spoolLoop is the spool writer: it writes what Add and the sender hand it, off their goroutines.
+// When the disk refuses, the records go back to the queue (memory) and the disk is tried again later.
+func (r *Recorder) spoolLoop() {
+	defer close(r.spoolDone)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		r.mu.Lock()
+		wait := time.Hour
+		var batch []Record
+		if len(r.toSpool) > 0 {
+			if wait = time.Until(r.diskRetryAt); wait <= 0 {
+				batch, r.toSpool, r.writing = r.toSpool, nil, len(r.toSpool)
+			}
+		}
+		r.mu.Unlock()
+		if batch != nil {
+			kept, err := r.spill(batch)
+			r.mu.Lock()
+			r.writing = 0
+			if err == nil {
+				r.held -= sizeOf(batch)
+				r.diskBackoff = 0
+			} else {
+				r.held -= sizeOf(batch) - sizeOf(kept)
+				r.queue = append(kept, r.queue...)
+				r.queuedBytes += sizeOf(kept)
+				if r.firstAt.IsZero() {
+					r.firstAt = time.Now()
+				}
+				r.diskBackoff = min(max(r.diskBackoff*2, r.opt.MinBackoff), r.opt.MaxBackoff)
+				r.diskRetryAt = time.Now().Add(r.diskBackoff)
+			}
+			r.mu.Unlock()
+			r.wakeUp()
+			continue
+		}
+		timer.Reset(wait)
+		select {
+		case <-r.spoolWake:
+		case <-timer.C:
+		case <-r.done:
+			return
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
 	}
 }
 
 // deliver sends a batch. A batch the server refuses for its content is narrowed down to the bad records,
-// which are dropped (OnDrop), while the others are delivered. On any other failure it returns the
-// records not yet delivered.
+// which are dropped (OnDrop), while the others are delivered; so is a record that cannot be encoded.
+// On any other failure it returns the records not yet delivered.
 func (r *Recorder) deliver(batch []Record) (rest []Record, err error) {
 	for len(batch) > 0 {
 		res, err := r.c.Record(r.ctx, batch...)
@@ -381,12 +511,18 @@ func (r *Recorder) deliver(batch []Record) (rest []Record, err error) {
 			r.duplicates.Add(int64(res.Duplicates))
 			return nil, nil
 		}
+		var ee *EncodeError
+		if errors.As(err, &ee) && ee.Index < len(batch) {
+			r.drop(batch[ee.Index], err)
+			batch = append(batch[:ee.Index:ee.Index], batch[ee.Index+1:]...)
+			continue
+		}
 		var he *Error
 		if !errors.As(err, &he) || !he.BadRecord() {
 			return batch, err
 		}
-		// The server names the first bad record ("record 3: model: is required"); else bisect.
-		if i, ok := recordIndex(he.Message); ok && i < len(batch) && len(batch) > 1 {
+		// The server names the first bad record ("index", or "record 3: …"); else bisect.
+		if i := he.Index; i >= 0 && i < len(batch) && len(batch) > 1 {
 			r.drop(batch[i], he)
 			batch = append(batch[:i:i], batch[i+1:]...)
 			continue
@@ -404,166 +540,17 @@ func (r *Recorder) deliver(batch []Record) (rest []Record, err error) {
 	return nil, nil
 }
 
-func recordIndex(msg string) (int, bool) {
-	rest, ok := strings.CutPrefix(msg, "record ")
-	if !ok {
-		return 0, false
-	}
-	num, _, ok := strings.Cut(rest, ":")
-	if !ok {
-		return 0, false
-	}
-	i, err := strconv.Atoi(num)
-	return i, err == nil && i >= 0
-}
-
 func (r *Recorder) drop(rec Record, err error) {
 	r.dropped.Add(1)
-	if r.opt.OnDrop != nil {
+	switch {
+	case r.opt.OnDrop != nil:
 		r.opt.OnDrop(rec, err)
-		return
+	case errors.Is(err, ErrMemoryFull):
+		r.warn("cap", "tokenstats: records dropped: the recorder's memory is full while the listener does not "+
+			"take them and the spool does not keep up", "max_bytes", r.opt.MaxBytes, "dropped", r.dropped.Load(),
+			"spool", r.opt.SpoolDir)
+	default:
+		r.opt.Logger.Warn("tokenstats: a usage record was given up", "err", err,
+			"request_id", rec.RequestID, "account", rec.AccountEmail, "model", rec.Model)
 	}
-	r.opt.Logger.Warn("tokenstats: the server refused a usage record; dropped", "err", err,
-		"request_id", rec.RequestID, "account", rec.AccountEmail, "model", rec.Model)
-}
-
-// Spool files are written whole under a temporary name and renamed, so a reader never sees half a file
-// and no two writers share one. A replaying Recorder claims a file by renaming it to *.claimed.
-const (
-	spoolExt    = ".jsonl"
-	claimedExt  = ".claimed"
-	staleClaim  = 10 * time.Minute // a claim older than this belongs to a process that died mid-replay
-	spoolPrefix = "spool-"
-)
-
-// spill writes records to a new spool file.
-func (r *Recorder) spill(recs []Record) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	for _, rec := range recs {
-		if err := enc.Encode(rec); err != nil {
-			r.drop(rec, fmt.Errorf("encode for the spool: %w", err))
-		}
-	}
-	name := fmt.Sprintf("%s%d-%s", spoolPrefix, time.Now().UnixNano(), NewRequestID()[:8])
-	err := os.MkdirAll(r.opt.SpoolDir, 0o700)
-	if err == nil {
-		tmp := filepath.Join(r.opt.SpoolDir, "."+name+".tmp")
-		if err = os.WriteFile(tmp, buf.Bytes(), 0o600); err == nil {
-			err = os.Rename(tmp, filepath.Join(r.opt.SpoolDir, name+spoolExt))
-		}
-	}
-	if err != nil {
-		// The disk refused too: there is nowhere left to keep them.
-		for _, rec := range recs {
-			r.drop(rec, fmt.Errorf("spool: %w", err))
-		}
-		return
-	}
-	r.spooled.Add(int64(len(recs)))
-	r.spoolCheck.Store(true)
-}
-
-// replayOne sends the records of one spool file; with none left it clears spoolCheck.
-func (r *Recorder) replayOne() error {
-	r.spoolMu.Lock()
-	defer r.spoolMu.Unlock()
-	claimed, err := r.claim()
-	if err != nil {
-		return err
-	}
-	if claimed == "" {
-		r.spoolCheck.Store(false)
-		return nil
-	}
-	recs, err := readSpool(claimed)
-	if err != nil {
-		// Set it aside rather than retry it forever and hold up the rest of the spool.
-		r.opt.Logger.Error("tokenstats: unreadable spool file set aside", "err", err, "file", claimed+".unreadable")
-		os.Rename(claimed, claimed+".unreadable")
-		return nil
-	}
-	var sendErr error
-	for len(recs) > 0 {
-		n := min(len(recs), r.opt.BatchSize)
-		rest, err := r.deliver(recs[:n])
-		if err != nil {
-			recs = append(rest, recs[n:]...)
-			sendErr = err
-			break
-		}
-		r.replayed.Add(int64(n))
-		recs = recs[n:]
-	}
-	if len(recs) > 0 {
-		r.spill(recs)
-		r.spooled.Add(-int64(len(recs))) // not new records, just moved
-	}
-	if err := os.Remove(claimed); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		r.opt.Logger.Warn("tokenstats: remove replayed spool file", "err", err)
-	}
-	return sendErr
-}
-
-// claim renames one spool file (or a stale claim) to *.claimed and returns its new path, "" if none.
-func (r *Recorder) claim() (string, error) {
-	entries, err := os.ReadDir(r.opt.SpoolDir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return "", nil
-		}
-		return "", fmt.Errorf("read spool folder: %w", err)
-	}
-	for _, e := range entries {
-		name := e.Name()
-		if !strings.HasPrefix(name, spoolPrefix) {
-			continue
-		}
-		src := filepath.Join(r.opt.SpoolDir, name)
-		now := time.Now()
-		switch {
-		case strings.HasSuffix(name, spoolExt):
-			dst := src + claimedExt
-			if err := os.Rename(src, dst); err != nil {
-				continue // another process claimed it first
-			}
-			os.Chtimes(dst, now, now) // the claim's age, not the file's
-			return dst, nil
-		case strings.HasSuffix(name, claimedExt):
-			info, err := e.Info()
-			if err != nil || now.Sub(info.ModTime()) < staleClaim {
-				continue
-			}
-			// Taken over in place; should its owner still be alive, records are sent twice at worst,
-			// and request ids make the second time a duplicate.
-			os.Chtimes(src, now, now)
-			return src, nil
-		}
-	}
-	return "", nil
-}
-
-func readSpool(path string) ([]Record, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("open spool file: %w", err)
-	}
-	defer f.Close()
-	var recs []Record
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		var rec Record
-		if json.Unmarshal(line, &rec) == nil {
-			recs = append(recs, rec)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read spool file: %w", err)
-	}
-	return recs, nil
 }
