@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -142,60 +143,113 @@ func openBenchStore(b *testing.B, n int) *benchStore {
 }
 
 // BenchmarkQuery runs every query the /stats/* routes make, at each data set size, with windows ending
-// at the data set's last record (windows not aligned to hours, as "now" never is).
+// at the data set's last record (windows not aligned to hours, as "now" never is); then, on the largest
+// set, the same with one account and with one model selected (issue 13), and on the largest set with
+// 250,000 records in the current hour and in the hour each window starts in (issue 9's busy edges).
+// Each reports its median besides Go's mean.
 func BenchmarkQuery(b *testing.B) {
-	ctx := context.Background()
-	for _, n := range benchSizes() {
+	sizes := benchSizes()
+	for _, n := range sizes {
 		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
 			bs := openBenchStore(b, n)
-			end := bs.meta.End.Add(-17*time.Minute - 23*time.Second)
 			if fi, err := os.Stat(bs.path); err == nil {
 				b.Logf("file %s: %d bytes, %.1f bytes/record", bs.path, fi.Size(), float64(fi.Size())/float64(n))
 			}
-			for _, h := range []int{24, 168, 720, 2160, 8760} {
-				w := stats.LastHours(end, h)
-				b.Run(fmt.Sprintf("summary/hours=%d", h), func(b *testing.B) {
-					for i := 0; i < b.N; i++ {
-						if _, err := bs.st.Summary(ctx, w, stats.Filter{}); err != nil {
-							b.Fatal(err)
-						}
-					}
-				})
-				for _, d := range []stats.Dimension{stats.ByModel, stats.ByAccount} {
-					b.Run(fmt.Sprintf("by-%s/hours=%d", d, h), func(b *testing.B) {
-						for i := 0; i < b.N; i++ {
-							if _, err := bs.st.Breakdown(ctx, d, w, stats.Filter{}); err != nil {
-								b.Fatal(err)
-							}
-						}
-					})
-					b.Run(fmt.Sprintf("trend-%s-daily/hours=%d", d, h), func(b *testing.B) {
-						for i := 0; i < b.N; i++ {
-							if _, err := bs.st.Trend(ctx, stats.TrendQuery{Dimension: d, Granularity: stats.Daily, End: end, Hours: h}); err != nil {
-								b.Fatal(err)
-							}
-						}
-					})
-					if h <= stats.MaxHourlyHours {
-						b.Run(fmt.Sprintf("trend-%s-hourly/hours=%d", d, h), func(b *testing.B) {
-							for i := 0; i < b.N; i++ {
-								if _, err := bs.st.Trend(ctx, stats.TrendQuery{Dimension: d, Granularity: stats.Hourly, End: end, Hours: h}); err != nil {
-									b.Fatal(err)
-								}
-							}
-						})
-					}
-				}
-			}
-			b.Run("db-info", func(b *testing.B) {
-				for i := 0; i < b.N; i++ {
-					if _, err := bs.st.Info(ctx); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
+			benchViews(b, bs.st, bs.meta.End.Add(-17*time.Minute-23*time.Second), stats.Filter{})
 		})
 	}
+	n := sizes[len(sizes)-1]
+	for _, f := range []struct {
+		name string
+		f    stats.Filter
+	}{{"account", stats.Filter{Accounts: []string{statstest.AccountName(7)}}},
+		{"model", stats.Filter{Models: []string{statstest.ModelName(11)}}}} {
+		b.Run(fmt.Sprintf("records=%d/filter=%s", n, f.name), func(b *testing.B) {
+			bs := openBenchStore(b, n)
+			benchViews(b, bs.st, bs.meta.End.Add(-17*time.Minute-23*time.Second), f.f)
+		})
+	}
+	b.Run(fmt.Sprintf("records=%d+busy-edges", n), func(b *testing.B) {
+		bs := openBusyStore(b, n)
+		benchViews(b, bs.st, bs.meta.End, stats.Filter{})
+	})
+}
+
+// benchWindows are the windows every view is measured over: a day, a week, 30 and 90 days, a year.
+var benchWindows = []int{24, 168, 720, 2160, 8760}
+
+func benchViews(b *testing.B, st *stats.Store, end time.Time, f stats.Filter) {
+	ctx := context.Background()
+	for _, h := range benchWindows {
+		w := stats.LastHours(end, h)
+		b.Run(fmt.Sprintf("summary/hours=%d", h), func(b *testing.B) {
+			timed(b, func() error { _, err := st.Summary(ctx, w, f); return err })
+		})
+		for _, d := range []stats.Dimension{stats.ByModel, stats.ByAccount, stats.BySource, stats.ByCredential} {
+			b.Run(fmt.Sprintf("by-%s/hours=%d", d, h), func(b *testing.B) {
+				timed(b, func() error { _, err := st.Breakdown(ctx, d, w, f); return err })
+			})
+		}
+		for _, d := range []stats.Dimension{stats.ByModel, stats.ByAccount} {
+			b.Run(fmt.Sprintf("trend-%s-daily/hours=%d", d, h), func(b *testing.B) {
+				q := stats.TrendQuery{Dimension: d, Granularity: stats.Daily, End: end, Hours: h, Filter: f}
+				timed(b, func() error { _, err := st.Trend(ctx, q); return err })
+			})
+			if h <= stats.MaxHourlyHours {
+				b.Run(fmt.Sprintf("trend-%s-hourly/hours=%d", d, h), func(b *testing.B) {
+					q := stats.TrendQuery{Dimension: d, Granularity: stats.Hourly, End: end, Hours: h, Filter: f}
+					timed(b, func() error { _, err := st.Trend(ctx, q); return err })
+				})
+			}
+		}
+	}
+	b.Run("db-info", func(b *testing.B) {
+		timed(b, func() error { _, err := st.Info(ctx); return err })
+	})
+}
+
+// timed runs op b.N times and reports the median besides Go's mean: the targets are medians.
+func timed(b *testing.B, op func() error) {
+	ds := make([]time.Duration, 0, b.N)
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		if err := op(); err != nil {
+			b.Fatal(err)
+		}
+		ds = append(ds, time.Since(t0))
+	}
+	slices.Sort(ds)
+	b.ReportMetric(float64(ds[len(ds)/2])/1e6, "median-ms")
+}
+
+// busyRecords is how many records each busy hour holds: 250,000 (issue 9), or TOKENSTATS_BENCH_BUSY.
+func busyRecords() int {
+	if n, err := strconv.Atoi(os.Getenv("TOKENSTATS_BENCH_BUSY")); err == nil && n > 0 {
+		return n
+	}
+	return 250000
+}
+
+// openBusyStore opens (generating once) the busy-edge data set of n records.
+func openBusyStore(b *testing.B, n int) *benchStore {
+	key := -n
+	if v, ok := benchStores.Load(key); ok {
+		return v.(*benchStore)
+	}
+	path, meta, err := statstest.CachedSpec(context.Background(), benchDir(), fmt.Sprintf("usage-%d-busy.db", n),
+		7*24*time.Hour, time.UTC, func(end time.Time) statstest.Spec {
+			return statstest.BusyEdge(n, end, busyRecords(), benchWindows...)
+		})
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, _, err := stats.Open(path, stats.Options{Location: time.UTC})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bs := &benchStore{st: st, meta: meta, path: path}
+	benchStores.Store(key, bs)
+	return bs
 }
 
 // BenchmarkOpen is the start of a store on the large file: what stands between launch and /healthz.

@@ -28,6 +28,9 @@ func nameKind(d Dimension) int {
 	return kindModel
 }
 
+// SchemaVersion is the PRAGMA user_version of a file this program writes.
+func SchemaVersion() int { return len(migrations) }
+
 // migrations bring a file from PRAGMA user_version i to i+1. docs/decisions.md explains the shape.
 var migrations = []string{
 	// 1: the first schema.

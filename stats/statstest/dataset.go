@@ -12,24 +12,42 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokenstats/tokenstats/stats"
 )
 
 // Spec describes a data set: N records spread evenly over Days days ending at End, over Accounts
-// accounts and Models models, each with a request id.
+// accounts and Models models, each with a request id; and, when Busy is set, BusyRecords more records in
+// each hour bucket (of UTC hours) that holds one of the Busy instants, spread over that hour up to End.
 type Spec struct {
-	Records  int
-	Days     int
-	Accounts int
-	Models   int
-	End      time.Time
+	Records     int
+	Days        int
+	Accounts    int
+	Models      int
+	End         time.Time
+	Busy        []time.Time `json:",omitempty"`
+	BusyRecords int         `json:",omitempty"`
 }
 
 // Standard is the issue's data set shape with n records ending at end.
 func Standard(n int, end time.Time) Spec {
 	return Spec{Records: n, Days: 365, Accounts: 50, Models: 30, End: end.Truncate(time.Second)}
+}
+
+// BusyEdge is Standard plus busy records in the hour of end and in the hours where windows of the given
+// lengths (in hours) before end start: issue 9's case of a busy proxy whose edge hours hold 250,000
+// records each.
+func BusyEdge(n int, end time.Time, busyRecords int, windows ...int) Spec {
+	sp := Standard(n, end)
+	sp.BusyRecords = busyRecords
+	sp.Busy = append(sp.Busy, sp.End)
+	for _, h := range windows {
+		sp.Busy = append(sp.Busy, sp.End.Add(-time.Duration(h)*time.Hour))
+	}
+	return sp
 }
 
 // Meta is kept beside a generated file so a rerun can reuse it.
@@ -40,6 +58,11 @@ type Meta struct {
 	Models   int       `json:"models"`
 	End      time.Time `json:"end"`
 	Seconds  float64   `json:"generate_seconds"`
+	// Busy and BusyRecords are the spec's busy hours, when it has them.
+	Busy        []time.Time `json:"busy,omitempty"`
+	BusyRecords int         `json:"busy_records,omitempty"`
+	// Schema is the store's schema version the file was written with; an older file is regenerated.
+	Schema int `json:"schema"`
 }
 
 // AccountName and ModelName are the generated names.
@@ -53,12 +76,24 @@ func (sp Spec) Each(batch int, fn func([]stats.Record) error) error {
 	span := int64(sp.Days) * 86400
 	start := sp.End.Unix() - span
 	buf := make([]stats.Record, 0, batch)
-	for i := 0; i < sp.Records; i++ {
-		// Evenly spread, oldest first, with jitter that keeps the order.
-		ts := start + 1 + int64(float64(i)/float64(sp.Records)*float64(span-1))
+	emit := func(r stats.Record) error {
+		buf = append(buf, r)
+		if len(buf) == batch {
+			if err := fn(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+		return nil
+	}
+	// Busy hours, oldest first: each is emitted when the even stream reaches the hour's start.
+	busy := slices.Clone(sp.Busy)
+	slices.SortFunc(busy, func(a, b time.Time) int { return a.Compare(b) })
+	b := 0
+	record := func(ts int64, id string) stats.Record {
 		in := int64(rng.IntN(4000) + 10)
 		out := int64(rng.IntN(1000) + 1)
-		buf = append(buf, stats.Record{
+		return stats.Record{
 			Time:            time.Unix(ts, 0),
 			Account:         AccountName(rng.IntN(sp.Accounts)),
 			Model:           ModelName(rng.IntN(sp.Models)),
@@ -66,14 +101,25 @@ func (sp Spec) Each(batch int, fn func([]stats.Record) error) error {
 			OutputTokens:    out,
 			CachedTokens:    in / 4,
 			ReasoningTokens: out / 8,
-			IsAntigravity:   i%3 != 0,
-			RequestID:       fmt.Sprintf("gen-%d-%d", sp.Records, i),
-		})
-		if len(buf) == batch {
-			if err := fn(buf); err != nil {
-				return err
+			IsAntigravity:   ts%3 != 0,
+			RequestID:       id,
+		}
+	}
+	for i := 0; i < sp.Records; i++ {
+		// Evenly spread, oldest first, with jitter that keeps the order.
+		ts := start + 1 + int64(float64(i)/float64(sp.Records)*float64(span-1))
+		for ; b < len(busy) && busy[b].Truncate(time.Hour).Unix() <= ts; b++ {
+			lo := busy[b].Truncate(time.Hour).Unix()
+			hi := min(lo+3600, sp.End.Unix()+1)
+			for j := 0; j < sp.BusyRecords; j++ {
+				at := lo + int64(j)*(hi-lo)/int64(sp.BusyRecords)
+				if err := emit(record(at, fmt.Sprintf("busy-%d-%d", b, j))); err != nil {
+					return err
+				}
 			}
-			buf = buf[:0]
+		}
+		if err := emit(record(ts, fmt.Sprintf("gen-%d-%d", sp.Records, i))); err != nil {
+			return err
 		}
 	}
 	if len(buf) > 0 {
@@ -90,11 +136,16 @@ func Generate(ctx context.Context, path string, sp Spec, loc *time.Location) (Me
 		}
 	}
 	t0 := time.Now()
-	st, _, err := stats.Open(path, stats.Options{Location: loc})
+	// The store's clock follows the records, as it would have while they arrived live: hours an hour
+	// behind it are compacted, and busy ones keep their minute rollups.
+	var clock atomic.Int64
+	clock.Store(sp.End.Unix() - int64(sp.Days)*86400)
+	st, _, err := stats.Open(path, stats.Options{Location: loc, Now: func() time.Time { return time.Unix(clock.Load(), 0) }})
 	if err != nil {
 		return Meta{}, err
 	}
 	err = sp.Each(10000, func(recs []stats.Record) error {
+		clock.Store(recs[len(recs)-1].Time.Unix())
 		_, err := st.Record(ctx, recs...)
 		return err
 	})
@@ -105,7 +156,7 @@ func Generate(ctx context.Context, path string, sp Spec, loc *time.Location) (Me
 		return Meta{}, fmt.Errorf("generate %s: %w", path, err)
 	}
 	m := Meta{Records: sp.Records, Days: sp.Days, Accounts: sp.Accounts, Models: sp.Models, End: sp.End,
-		Seconds: time.Since(t0).Seconds()}
+		Seconds: time.Since(t0).Seconds(), Busy: sp.Busy, BusyRecords: sp.BusyRecords, Schema: stats.SchemaVersion()}
 	b, _ := json.MarshalIndent(m, "", "  ")
 	if err := os.WriteFile(path+".json", b, 0o600); err != nil {
 		return Meta{}, err
@@ -113,20 +164,26 @@ func Generate(ctx context.Context, path string, sp Spec, loc *time.Location) (Me
 	return m, nil
 }
 
-// Cached returns the data set of n records in dir, generating it when it is missing, incomplete or
-// older than maxAge (windows are relative to the end time, and the load test asks relative to now).
+// Cached returns the data set of n records in dir, generating it when it is missing, incomplete, written
+// with another schema or older than maxAge (windows are relative to the end time, and the load test asks
+// relative to now).
 func Cached(ctx context.Context, dir string, n int, maxAge time.Duration, loc *time.Location) (string, Meta, error) {
+	return CachedSpec(ctx, dir, fmt.Sprintf("usage-%d.db", n), maxAge, loc, func(end time.Time) Spec { return Standard(n, end) })
+}
+
+// CachedSpec is Cached for any spec: name is the file in dir, spec makes the spec for an end time.
+func CachedSpec(ctx context.Context, dir, name string, maxAge time.Duration, loc *time.Location, spec func(end time.Time) Spec) (string, Meta, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", Meta{}, err
 	}
-	path := filepath.Join(dir, fmt.Sprintf("usage-%d.db", n))
+	path := filepath.Join(dir, name)
 	var m Meta
 	if b, err := os.ReadFile(path + ".json"); err == nil && json.Unmarshal(b, &m) == nil &&
-		m.Records == n && time.Since(m.End) < maxAge {
+		m.Schema == stats.SchemaVersion() && time.Since(m.End) < maxAge {
 		if _, err := os.Stat(path); err == nil {
 			return path, m, nil
 		}
 	}
-	m, err := Generate(ctx, path, Standard(n, time.Now()), loc)
+	m, err := Generate(ctx, path, spec(time.Now()), loc)
 	return path, m, err
 }
