@@ -1,7 +1,6 @@
 package stats
 
 import (
-	"sort"
 	"sync"
 	"time"
 )
@@ -21,12 +20,9 @@ const (
 	levelMonth  level = 4 // summaries and breakdowns only: a year is 12 buckets instead of 365
 )
 
-// dimLevels are the levels of the per-dimension rollups every record adds to (minutes when its hour
-// keeps them); cubeLevels those of the per-combo rollups that filtered queries read.
-var (
-	dimLevels  = [...]level{levelMinute, levelHour, levelDay, levelMonth}
-	cubeLevels = [...]level{levelDay, levelMonth}
-)
+// rollupLevels are the levels of the rollups every record adds to, per dimension and per combo; the
+// minute level only while its hour keeps minutes.
+var rollupLevels = [...]level{levelMinute, levelHour, levelDay, levelMonth}
 
 // span returns the bucket of level l that holds unix second ts: [start, end).
 func span(l level, ts int64, loc *time.Location) (start, end int64) {
@@ -95,11 +91,10 @@ func floorBoundary(l level, ts int64, loc *time.Location) int64 {
 	return s
 }
 
-// piece is a part of a window answered from one source: raw rows, or buckets of a rollup level (per
-// dimension, or per combo when cube is set) whose starts lie in [lo, hi).
+// piece is a part of a window answered from one source: raw rows, or the buckets of a rollup level
+// whose starts lie in [lo, hi).
 type piece struct {
 	lvl    level
-	cube   bool
 	lo, hi int64 // unix seconds
 }
 
@@ -123,46 +118,23 @@ func (m *minuteState) has(h int64) bool { return h >= m.from || m.busy[h] }
 
 // plan splits [lo, hi) into pieces so that long windows read few rows and the edges stay exact to the
 // second: raw edges (refined into minute buckets inside hours that have them), hour buckets, and, when
-// coarsest allows, day and month buckets. With cube set (a filtered query) it plans for the combo
-// rollups: raw rows for everything finer than a day, then days and months. Empty pieces are left out.
+// coarsest allows, day and month buckets. Filtered and unfiltered queries share the plan: the per-combo
+// rollups have the same levels and minutes as the per-dimension ones. Empty pieces are left out.
 // ms.mu must be held for reading.
-func plan(lo, hi int64, coarsest level, cube bool, loc *time.Location, ms *minuteState) []piece {
+func plan(lo, hi int64, coarsest level, loc *time.Location, ms *minuteState) []piece {
 	var out []piece
 	add := func(l level, a, b int64) {
 		if a < b {
-			out = append(out, piece{lvl: l, cube: cube && l != levelRaw, lo: a, hi: b})
+			out = append(out, piece{lvl: l, lo: a, hi: b})
 		}
-	}
-	addRaw := func(a, b int64) {
-		if cube {
-			add(levelRaw, a, b)
-			return
-		}
-		refineRaw(a, b, loc, ms, add)
-	}
-	if cube {
-		// The combo rollups have days and months only; finer pieces read raw rows through the combo index.
-		if coarsest < levelDay {
-			add(levelRaw, lo, hi)
-			return out
-		}
-		d1, d2 := ceilBoundary(levelDay, lo, loc), floorBoundary(levelDay, hi, loc)
-		if d1 >= d2 {
-			add(levelRaw, lo, hi)
-			return out
-		}
-		add(levelRaw, lo, d1)
-		add(levelRaw, d2, hi)
-		addDaysMonths(d1, d2, coarsest, loc, add)
-		return out
 	}
 	h1, h2 := ceilBoundary(levelHour, lo, loc), floorBoundary(levelHour, hi, loc)
 	if h1 >= h2 {
-		addRaw(lo, hi)
+		refineRaw(lo, hi, loc, ms, add)
 		return out
 	}
-	addRaw(lo, h1)
-	addRaw(h2, hi)
+	refineRaw(lo, h1, loc, ms, add)
+	refineRaw(h2, hi, loc, ms, add)
 	if coarsest >= levelDay {
 		d1, d2 := ceilBoundary(levelDay, h1, loc), floorBoundary(levelDay, h2, loc)
 		if d1 < d2 {
@@ -216,15 +188,5 @@ func bucketsOf(l level, lo, hi int64, loc *time.Location) []int64 {
 		out = append(out, b)
 		_, b = span(l, b, loc)
 	}
-	return out
-}
-
-// sortedKeys returns the keys of m in order.
-func sortedKeys(m map[int64]bool) []int64 {
-	out := make([]int64, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
 }

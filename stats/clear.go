@@ -74,24 +74,15 @@ func (w *writer) clearBefore(ctx context.Context, keep int64) (int64, error) {
 		}
 		return cut, start, end
 	}
-	for _, l := range dimLevels {
+	for _, l := range rollupLevels {
 		cut, start, end := cutAt(l)
-		if _, err := w.conn.ExecContext(ctx, `DELETE FROM rollup WHERE level = ? AND bucket < ?`, int(l), cut); err != nil {
-			return 0, fmt.Errorf("delete rollups: %w", err)
-		}
-		if start < keep {
-			if err := w.rb.aggregateRaw(ctx, w.conn, keep, end, []level{l}, nil, w.combo, w.s.minutes.has); err != nil {
-				return 0, err
+		for _, table := range []string{"rollup", "cube"} {
+			if _, err := w.conn.ExecContext(ctx, `DELETE FROM `+table+` WHERE level = ? AND bucket < ?`, int(l), cut); err != nil {
+				return 0, fmt.Errorf("delete rollups: %w", err)
 			}
 		}
-	}
-	for _, l := range cubeLevels {
-		cut, start, end := cutAt(l)
-		if _, err := w.conn.ExecContext(ctx, `DELETE FROM cube WHERE level = ? AND bucket < ?`, int(l), cut); err != nil {
-			return 0, fmt.Errorf("delete rollups: %w", err)
-		}
 		if start < keep {
-			if err := w.rb.aggregateRaw(ctx, w.conn, keep, end, nil, []level{l}, w.combo, w.s.minutes.has); err != nil {
+			if err := w.rb.aggregateRaw(ctx, w.conn, keep, end, []level{l}, w.combo, w.s.minutes.has); err != nil {
 				return 0, err
 			}
 		}

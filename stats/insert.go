@@ -182,7 +182,7 @@ func (w *writer) insertOne(ctx context.Context, r *Record) error {
 		}
 	}
 	t := recordTotals(r, cost, priced)
-	w.rb.add(ts, cid, c, &t, w.s.minutes.has(floorBoundary(levelHour, ts, w.s.loc)), true)
+	w.rb.add(ts, cid, &t, w.s.minutes.has(floorBoundary(levelHour, ts, w.s.loc)))
 	kind := r.Kind
 	if kind == "" {
 		kind = KindPost

@@ -296,7 +296,7 @@ func (w *writer) inTx(ctx context.Context, fn func() error) error {
 		err = w.ins.flush(ctx, w.conn)
 	}
 	if err == nil {
-		err = w.rb.write(ctx, w.conn)
+		err = w.rb.write(ctx, w.conn, w.combo)
 	}
 	if err == nil {
 		err = w.commit(ctx)
@@ -408,9 +408,11 @@ func dropMinutes(ctx context.Context, conn *sql.Conn, from, to int64, busy []int
 		if a >= b {
 			return nil
 		}
-		_, err := conn.ExecContext(ctx, `DELETE FROM rollup WHERE level = ? AND bucket >= ? AND bucket < ?`, int(levelMinute), a, b)
-		if err != nil {
-			return fmt.Errorf("drop minute rollups: %w", err)
+		for _, table := range []string{"rollup", "cube"} {
+			_, err := conn.ExecContext(ctx, `DELETE FROM `+table+` WHERE level = ? AND bucket >= ? AND bucket < ?`, int(levelMinute), a, b)
+			if err != nil {
+				return fmt.Errorf("drop minute rollups: %w", err)
+			}
 		}
 		return nil
 	}

@@ -12,7 +12,10 @@ import (
 // after a zone change and a partial clear use one to re-aggregate raw rows. It never touches the record
 // count: that is the writer's, once per transaction.
 type rollupBuilder struct {
-	loc     *time.Location
+	loc *time.Location
+	// fine holds the records added since the last write per combo and finest bucket (a minute, or an
+	// hour whose minutes are not kept): one map update per record; write expands them into every level.
+	fine    map[cubeKey]*Totals
 	dims    map[dimKey]*Totals
 	cube    map[cubeKey]*Totals
 	last    [levelMonth + 1]struct{ start, end int64 } // the last bucket of each level: batches share them
@@ -50,19 +53,21 @@ const rollupAdd = `requests = requests + excluded.requests, input = input + excl
 
 func newRollupBuilder(loc *time.Location) *rollupBuilder {
 	b := &rollupBuilder{
-		loc: loc, dims: map[dimKey]*Totals{}, cube: map[cubeKey]*Totals{}, maxKeys: maxBuilderKeys,
+		loc: loc, fine: map[cubeKey]*Totals{}, dims: map[dimKey]*Totals{}, cube: map[cubeKey]*Totals{},
+		maxKeys: maxBuilderKeys,
 		dimUp: multiStmt{head: `INSERT INTO rollup(level, dim, bucket, key, ` + rollupSums + `) VALUES `,
 			group: "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", sep: ",",
 			tail: ` ON CONFLICT(level, dim, bucket, key) DO UPDATE SET ` + rollupAdd},
-		cubeUp: multiStmt{head: `INSERT INTO cube(level, combo, bucket, ` + rollupSums + `) VALUES `,
+		cubeUp: multiStmt{head: `INSERT INTO cube(level, bucket, combo, ` + rollupSums + `) VALUES `,
 			group: "(?,?,?,?,?,?,?,?,?,?,?,?,?)", sep: ",",
-			tail: ` ON CONFLICT(level, combo, bucket) DO UPDATE SET ` + rollupAdd},
+			tail: ` ON CONFLICT(level, bucket, combo) DO UPDATE SET ` + rollupAdd},
 	}
 	b.reset()
 	return b
 }
 
 func (b *rollupBuilder) reset() {
+	clear(b.fine)
 	clear(b.dims)
 	clear(b.cube)
 	for i := range b.last {
@@ -83,23 +88,37 @@ func (b *rollupBuilder) bucket(l level, ts int64) int64 {
 	return c.start
 }
 
-// add adds one record's totals at second ts: to every dimension at the levels given (the minute level
-// only when minutes is set), and to the combo's cube buckets when cube is set.
-func (b *rollupBuilder) add(ts, comboID int64, c combo, t *Totals, minutes, cube bool) {
-	for _, l := range dimLevels {
-		if l == levelMinute && !minutes {
-			continue
+// add adds one record's totals at second ts, of combo comboID, to every level's rollups, per dimension
+// and per combo (the minute level only when minutes is set). It only notes them per finest bucket;
+// write spreads them.
+func (b *rollupBuilder) add(ts, comboID int64, t *Totals, minutes bool) {
+	l := levelHour
+	if minutes {
+		l = levelMinute
+	}
+	sumInto(b.fine, cubeKey{l, comboID, b.bucket(l, ts)}, t)
+}
+
+// spread adds what add noted to the rollups of every level, per dimension and per combo.
+func (b *rollupBuilder) spread(combos func(int64) (combo, error)) error {
+	for k, t := range b.fine {
+		c, err := combos(k.combo)
+		if err != nil {
+			return err
 		}
-		bk := b.bucket(l, ts)
-		for _, d := range allDims {
-			sumInto(b.dims, dimKey{l, d, bk, c.key(d)}, t)
+		for _, l := range rollupLevels {
+			if l < k.lvl {
+				continue
+			}
+			bk := b.bucket(l, k.bucket)
+			for _, d := range allDims {
+				sumInto(b.dims, dimKey{l, d, bk, c.key(d)}, t)
+			}
+			sumInto(b.cube, cubeKey{l, k.combo, bk}, t)
 		}
 	}
-	if cube {
-		for _, l := range cubeLevels {
-			sumInto(b.cube, cubeKey{l, comboID, b.bucket(l, ts)}, t)
-		}
-	}
+	clear(b.fine)
+	return nil
 }
 
 func sumInto[K comparable](m map[K]*Totals, k K, t *Totals) {
@@ -112,10 +131,13 @@ func sumInto[K comparable](m map[K]*Totals, k K, t *Totals) {
 }
 
 // full reports whether the builder should be written out before it grows further.
-func (b *rollupBuilder) full() bool { return len(b.dims)+len(b.cube) >= b.maxKeys }
+func (b *rollupBuilder) full() bool { return len(b.fine)+len(b.dims)+len(b.cube) >= b.maxKeys }
 
-// write upserts every sum gathered so far and empties the builder.
-func (b *rollupBuilder) write(ctx context.Context, conn *sql.Conn) error {
+// write upserts every sum gathered so far and empties the builder; combos names what add noted.
+func (b *rollupBuilder) write(ctx context.Context, conn *sql.Conn, combos func(int64) (combo, error)) error {
+	if err := b.spread(combos); err != nil {
+		return err
+	}
 	n := 0
 	put := func(m *multiStmt) error {
 		st, err := m.get(ctx, conn, n)
@@ -151,7 +173,7 @@ func (b *rollupBuilder) write(ctx context.Context, conn *sql.Conn) error {
 		}
 	}
 	for k, t := range b.cube {
-		b.args = append(b.args, int(k.lvl), k.combo, k.bucket)
+		b.args = append(b.args, int(k.lvl), k.bucket, k.combo)
 		sums(t)
 		if n++; n == chunk {
 			if err := put(&b.cubeUp); err != nil {
@@ -207,16 +229,16 @@ func scanRaw(ctx context.Context, conn *sql.Conn, lo, hi int64, fn func(r *rawRo
 	return rows.Err()
 }
 
-// aggregateRaw adds the raw rows with timestamps in [lo, hi) to the per-dimension levels dimLvls
-// (minute buckets only inside hours that keep them) and to the cube levels cubeLvls.
-func (b *rollupBuilder) aggregateRaw(ctx context.Context, conn *sql.Conn, lo, hi int64, dimLvls, cubeLvls []level,
+// aggregateRaw adds the raw rows with timestamps in [lo, hi) to the rollups of the given levels, per
+// dimension and per combo; minute buckets only inside hours that keep them.
+func (b *rollupBuilder) aggregateRaw(ctx context.Context, conn *sql.Conn, lo, hi int64, levels []level,
 	combos func(int64) (combo, error), hasMinutes func(hour int64) bool) error {
 	return scanRaw(ctx, conn, lo, hi, func(r *rawRow) error {
 		c, err := combos(r.combo)
 		if err != nil {
 			return err
 		}
-		for _, l := range dimLvls {
+		for _, l := range levels {
 			if l == levelMinute && !hasMinutes(b.bucket(levelHour, r.ts)) {
 				continue
 			}
@@ -224,12 +246,10 @@ func (b *rollupBuilder) aggregateRaw(ctx context.Context, conn *sql.Conn, lo, hi
 			for _, d := range allDims {
 				sumInto(b.dims, dimKey{l, d, bk, c.key(d)}, &r.t)
 			}
-		}
-		for _, l := range cubeLvls {
-			sumInto(b.cube, cubeKey{l, r.combo, b.bucket(l, r.ts)}, &r.t)
+			sumInto(b.cube, cubeKey{l, r.combo, bk}, &r.t)
 		}
 		if b.full() {
-			return b.write(ctx, conn)
+			return b.write(ctx, conn, combos)
 		}
 		return nil
 	})

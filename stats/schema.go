@@ -48,9 +48,10 @@ var migrations = []string{
 	INSERT INTO meta(key, value) VALUES ('records', 0), ('zone', '');`,
 
 	// 2: combos, filters, money, sources, minute rollups. Rows refer to a combo (the names one record
-	// carries), indexed so a filtered query reads only the rows of the combos it keeps; cost and the
-	// reporting tool's own cost are nano-dollars, NULL when unpriced or not given. The rollups are
-	// rebuilt from the raw rows on the next open (the zone key's layout changes).
+	// carries); the per-combo rollups (cube) answer filtered queries, keyed bucket first so a commit
+	// writes into the few pages of the current buckets. Cost and the reporting tool's own cost are
+	// nano-dollars, NULL when unpriced or not given. The rollups are rebuilt from the raw rows on the next
+	// open (the zone key's layout changes).
 	`ALTER TABLE names ADD COLUMN alias TEXT;
 	CREATE TABLE combos(id INTEGER PRIMARY KEY AUTOINCREMENT, account INTEGER NOT NULL, model INTEGER NOT NULL,
 		source INTEGER NOT NULL, credential INTEGER NOT NULL, flags INTEGER NOT NULL,
@@ -71,18 +72,17 @@ var migrations = []string{
 		GROUP BY c.source;
 	DROP TABLE usage;
 	ALTER TABLE usage2 RENAME TO usage;
-	CREATE INDEX usage_combo ON usage(combo);
 	DROP TABLE rollup;
 	CREATE TABLE rollup(level INTEGER NOT NULL, dim INTEGER NOT NULL, bucket INTEGER NOT NULL,
 		key INTEGER NOT NULL, requests INTEGER NOT NULL, input INTEGER NOT NULL, output INTEGER NOT NULL,
 		cached INTEGER NOT NULL, reasoning INTEGER NOT NULL, cache_creation INTEGER NOT NULL,
 		cost INTEGER NOT NULL, unpriced INTEGER NOT NULL, agent_cost INTEGER NOT NULL,
 		agent_requests INTEGER NOT NULL, PRIMARY KEY(level, dim, bucket, key)) WITHOUT ROWID;
-	CREATE TABLE cube(level INTEGER NOT NULL, combo INTEGER NOT NULL, bucket INTEGER NOT NULL,
+	CREATE TABLE cube(level INTEGER NOT NULL, bucket INTEGER NOT NULL, combo INTEGER NOT NULL,
 		requests INTEGER NOT NULL, input INTEGER NOT NULL, output INTEGER NOT NULL, cached INTEGER NOT NULL,
 		reasoning INTEGER NOT NULL, cache_creation INTEGER NOT NULL, cost INTEGER NOT NULL,
 		unpriced INTEGER NOT NULL, agent_cost INTEGER NOT NULL, agent_requests INTEGER NOT NULL,
-		PRIMARY KEY(level, combo, bucket)) WITHOUT ROWID;
+		PRIMARY KEY(level, bucket, combo)) WITHOUT ROWID;
 	CREATE TABLE busy_hours(bucket INTEGER PRIMARY KEY);
 	CREATE TABLE state(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
 	INSERT INTO meta(key, value) VALUES ('minutes_from', 0);

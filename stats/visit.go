@@ -9,14 +9,19 @@ import (
 )
 
 // selection is what a filtered query keeps: the combos its filter matches. A nil *selection keeps
-// everything and reads the per-dimension rollups; a selection reads the cube and raw rows.
+// everything and reads the per-dimension rollups; a selection reads the per-combo rollups and raw rows.
 type selection struct {
 	combos []int64
-	// sparse is set when the combos are few enough that reading their rows through the combo index beats
-	// scanning the window's rows.
-	sparse bool
 	in     string // "combo IN (…)"
+	// dense is set when the combos are too many to seek one by one in every bucket: the buckets are
+	// read whole and the combos picked in Go.
+	dense bool
+	keep  map[int64]bool
 }
+
+// maxSeekCombos is how many combos a filtered rollup read seeks bucket by bucket; past it a bucket's
+// rows are read whole, which costs at most every combo's row of that bucket.
+const maxSeekCombos = 64
 
 // selectionOf resolves a filter; nil for the zero filter.
 func (s *Store) selectionOf(ctx context.Context, f Filter) (*selection, error) {
@@ -27,23 +32,24 @@ func (s *Store) selectionOf(ctx context.Context, f Filter) (*selection, error) {
 	if err != nil {
 		return nil, err
 	}
-	sel := &selection{combos: combos}
-	var total int
-	if err := s.view(ctx, func(n *names) { total = len(n.combos) }); err != nil {
-		return nil, err
+	sel := &selection{combos: combos, dense: len(combos) > maxSeekCombos, keep: map[int64]bool{}}
+	for _, c := range combos {
+		sel.keep[c] = true
 	}
-	sel.sparse = len(combos)*2 <= total
+	sel.in = "combo IN (" + joinInts(combos) + ")"
+	return sel, nil
+}
+
+// joinInts writes ids for an IN list: numbers the store made, not user text, so nothing to escape.
+func joinInts(v []int64) string {
 	var b strings.Builder
-	b.WriteString("combo IN (")
-	for i, c := range combos {
+	for i, n := range v {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(strconv.FormatInt(c, 10)) // ids, not user text: nothing to escape
+		b.WriteString(strconv.FormatInt(n, 10))
 	}
-	b.WriteString(")")
-	sel.in = b.String()
-	return sel, nil
+	return b.String()
 }
 
 // visitFn receives the totals a piece holds for one name of one dimension: per bucket (raw rows: per
@@ -73,14 +79,14 @@ func (s *Store) visit(ctx context.Context, lo, hi int64, o visitOpts, fn visitFn
 	defer s.minutes.mu.RUnlock()
 	combos := map[int64]combo{}
 	dims, sel := o.dims, o.sel
-	for _, p := range plan(lo, hi, o.coarsest, sel != nil, s.loc, &s.minutes) {
+	for _, p := range plan(lo, hi, o.coarsest, s.loc, &s.minutes) {
 		grouped := o.whole
 		if !grouped && o.perBucket > 0 && p.lvl < o.perBucket {
 			_, end := span(o.perBucket, p.lo, s.loc)
 			grouped = p.hi <= end
 		}
 		var err error
-		if p.lvl == levelRaw || p.cube {
+		if p.lvl == levelRaw || sel != nil {
 			err = s.visitCombos(ctx, p, sel, dims, grouped, combos, fn)
 		} else {
 			cached := false
@@ -169,36 +175,38 @@ func (s *Store) visitRollup(ctx context.Context, p piece, d Dimension, grouped b
 	return nil
 }
 
-// visitCombos reads a piece of raw rows or of the cube, per combo, and reports each combo's totals
-// under its name in every dimension asked.
+// visitCombos reads a piece of raw rows or of the per-combo rollups, per combo, and reports each kept
+// combo's totals under its name in every dimension asked. A rollup piece names its buckets, so with few
+// combos SQLite seeks each (bucket, combo) row instead of reading every combo of every bucket.
 func (s *Store) visitCombos(ctx context.Context, p piece, sel *selection, dims []Dimension, grouped bool,
 	combos map[int64]combo, fn visitFn) error {
 	var q string
 	var args []any
-	if p.cube {
-		args = []any{int(p.lvl), p.lo, p.hi}
+	if p.lvl != levelRaw {
+		buckets := bucketsOf(p.lvl, p.lo, p.hi, s.loc)
+		if len(buckets) == 0 {
+			return nil
+		}
+		where := ` FROM cube WHERE level = ? AND bucket IN (` + joinInts(buckets) + `)`
+		if !sel.dense {
+			where += ` AND ` + sel.in
+		}
+		args = []any{int(p.lvl)}
 		if grouped {
-			q = `SELECT combo, ` + rollupSumCols + ` FROM cube WHERE level = ? AND ` + sel.in +
-				` AND bucket >= ? AND bucket < ? GROUP BY combo`
+			q = `SELECT combo, ` + rollupSumCols + where + ` GROUP BY combo`
 		} else {
-			q = `SELECT bucket, combo, ` + rollupSums + ` FROM cube WHERE level = ? AND ` + sel.in +
-				` AND bucket >= ? AND bucket < ?`
+			q = `SELECT bucket, combo, ` + rollupSums + where
 		}
 	} else {
 		args = []any{p.lo << seqBits, p.hi << seqBits}
-		from, where := ` FROM usage`, ` WHERE id >= ? AND id < ?`
+		where := ` FROM usage WHERE id >= ? AND id < ?`
 		if sel != nil {
 			where += ` AND ` + sel.in
-			if sel.sparse {
-				from = ` FROM usage INDEXED BY usage_combo`
-			} else {
-				from = ` FROM usage NOT INDEXED`
-			}
 		}
 		if grouped {
-			q = `SELECT combo, ` + rawSumCols + from + where + ` GROUP BY combo`
+			q = `SELECT combo, ` + rawSumCols + where + ` GROUP BY combo`
 		} else {
-			q = `SELECT id >> ` + strconv.Itoa(seqBits) + `, combo, ` + rawRowCols + from + where
+			q = `SELECT id >> ` + strconv.Itoa(seqBits) + `, combo, ` + rawRowCols + where
 		}
 	}
 	rows, err := s.rdb.QueryContext(ctx, q, args...)
@@ -211,6 +219,9 @@ func (s *Store) visitCombos(ctx context.Context, p piece, sel *selection, dims [
 	for rows.Next() {
 		if err := sc.scan(rows); err != nil {
 			return err
+		}
+		if sel != nil && sel.dense && !sel.keep[sc.key] {
+			continue
 		}
 		c, ok := combos[sc.key]
 		if !ok {

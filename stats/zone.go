@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-// rollupLayout names the rollups kept: minute, hour, day and month per dimension, day and month per
-// combo, with cost sums. A file whose rollups were written with another layout rebuilds them on open.
-const rollupLayout = "mhdm+cube/v2"
+// rollupLayout names the rollups kept: minute, hour, day and month, per dimension and per combo, with
+// cost sums. A file whose rollups were written with another layout rebuilds them on open.
+const rollupLayout = "mhdm+cube/v3"
 
 // zoneKey identifies the rollups' shape: the zone by its rules, not its name, so "Local" under a
 // different TZ is noticed (a hash of its offsets and transitions from 1970 to 2100), and the layout.
@@ -80,10 +80,10 @@ func rebuild(ctx context.Context, conn *sql.Conn, loc *time.Location, now int64,
 	combos := func(id int64) (combo, error) { return comboByID(ctx, conn, cache, id) }
 	all := func(int64) bool { return true }
 	const end = 1 << (62 - seqBits)
-	if err := b.aggregateRaw(ctx, conn, 0, end, []level{levelHour, levelDay, levelMonth}, cubeLevels[:], combos, all); err != nil {
+	if err := b.aggregateRaw(ctx, conn, 0, end, []level{levelHour, levelDay, levelMonth}, combos, all); err != nil {
 		return err
 	}
-	if err := b.write(ctx, conn); err != nil {
+	if err := b.write(ctx, conn, combos); err != nil {
 		return err
 	}
 	from := floorBoundary(levelHour, now-3600, loc)
@@ -94,17 +94,17 @@ func rebuild(ctx context.Context, conn *sql.Conn, loc *time.Location, now int64,
 	minute := []level{levelMinute}
 	for _, h := range busy {
 		_, he := span(levelHour, h, loc)
-		if err := b.aggregateRaw(ctx, conn, h, he, minute, nil, combos, all); err != nil {
+		if err := b.aggregateRaw(ctx, conn, h, he, minute, combos, all); err != nil {
 			return err
 		}
 		if _, err := conn.ExecContext(ctx, `INSERT INTO busy_hours(bucket) VALUES (?)`, h); err != nil {
 			return err
 		}
 	}
-	if err := b.aggregateRaw(ctx, conn, from, end, minute, nil, combos, all); err != nil {
+	if err := b.aggregateRaw(ctx, conn, from, end, minute, combos, all); err != nil {
 		return err
 	}
-	if err := b.write(ctx, conn); err != nil {
+	if err := b.write(ctx, conn, combos); err != nil {
 		return err
 	}
 	_, err = conn.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'minutes_from'`, from)
