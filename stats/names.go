@@ -8,8 +8,11 @@ import (
 )
 
 // names caches, for readers, what name ids and combo ids stand for. Both tables only grow (AUTOINCREMENT
-// ids are never reused) and are read incrementally; an alias change reloads the names.
+// ids are never reused) and are read incrementally; an alias change reloads the names. Loading reads the
+// database without holding mu (a reader blocked on mu may hold one of the few read connections), then
+// merges under it.
 type names struct {
+	load     sync.Mutex // one loader at a time
 	mu       sync.RWMutex
 	shown    map[int64]string // name id → the name views show: its alias, or itself
 	maxName  int64
@@ -26,15 +29,19 @@ type combo struct {
 
 func (c combo) key(d Dimension) int64 { return c.keys[d-1] }
 
-// load reads names and combos added since the last load; mu must be held for writing.
-func (n *names) load(ctx context.Context, s *Store) error {
-	if n.shown == nil || n.stale {
-		n.shown, n.maxName, n.stale = map[int64]string{0: ""}, 0, false
+// refresh reads the names and combos added since the last refresh (every name after an alias change).
+func (s *Store) refresh(ctx context.Context) error {
+	n := &s.names
+	n.load.Lock()
+	defer n.load.Unlock()
+	n.mu.RLock()
+	fromName, fromCombo, all := n.maxName, n.maxCombo, n.shown == nil || n.stale
+	n.mu.RUnlock()
+	if all {
+		fromName = 0
 	}
-	if n.combos == nil {
-		n.combos = map[int64]combo{}
-	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, coalesce(alias, name) FROM names WHERE id > ?`, n.maxName)
+	shown := map[int64]string{}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, coalesce(alias, name) FROM names WHERE id > ?`, fromName)
 	if err != nil {
 		return fmt.Errorf("read names: %w", err)
 	}
@@ -45,14 +52,14 @@ func (n *names) load(ctx context.Context, s *Store) error {
 			rows.Close()
 			return fmt.Errorf("read names: %w", err)
 		}
-		n.shown[id] = nm
-		n.maxName = max(n.maxName, id)
+		shown[id] = nm
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read names: %w", err)
 	}
-	rows, err = s.rdb.QueryContext(ctx, `SELECT id, model, account, source, credential, flags FROM combos WHERE id > ?`, n.maxCombo)
+	combos := map[int64]combo{}
+	rows, err = s.rdb.QueryContext(ctx, `SELECT id, model, account, source, credential, flags FROM combos WHERE id > ?`, fromCombo)
 	if err != nil {
 		return fmt.Errorf("read combos: %w", err)
 	}
@@ -63,89 +70,88 @@ func (n *names) load(ctx context.Context, s *Store) error {
 		if err := rows.Scan(&id, &c.keys[ByModel-1], &c.keys[ByAccount-1], &c.keys[BySource-1], &c.keys[ByCredential-1], &c.flags); err != nil {
 			return fmt.Errorf("read combos: %w", err)
 		}
-		n.combos[id] = c
-		n.maxCombo = max(n.maxCombo, id)
+		combos[id] = c
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read combos: %w", err)
 	}
-	return nil
-}
-
-// view runs fn with the caches current to at least every id in need (names and combos committed
-// before the caller's query read them).
-func (s *Store) view(ctx context.Context, fn func(n *names)) error {
-	n := &s.names
-	n.mu.RLock()
-	ok := n.shown != nil && !n.stale
-	if ok {
-		fn(n)
-	}
-	n.mu.RUnlock()
-	if ok {
-		return nil
-	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if err := n.load(ctx, s); err != nil {
-		return err
+	if all {
+		n.shown, n.maxName, n.stale = map[int64]string{0: ""}, 0, false
 	}
-	fn(n)
+	if n.combos == nil {
+		n.combos = map[int64]combo{}
+	}
+	for id, nm := range shown {
+		n.shown[id] = nm
+		n.maxName = max(n.maxName, id)
+	}
+	for id, c := range combos {
+		n.combos[id] = c
+		n.maxCombo = max(n.maxCombo, id)
+	}
 	return nil
 }
 
-// nameOf is the shown name of id, loading what is missing; unknown ids (never: rows refer to stored
-// names) read "#id".
+// nameOf is the shown name of id, refreshing the cache when it lacks it; unknown ids (never: rows refer
+// to stored names) read "#id". It reads the database: never call it while holding a query's rows open.
 func (s *Store) nameOf(ctx context.Context, id int64) (string, error) {
 	n := &s.names
-	n.mu.RLock()
-	nm, ok := n.shown[id]
-	fresh := n.shown != nil && !n.stale
-	n.mu.RUnlock()
-	if ok && fresh {
-		return nm, nil
+	for try := 0; ; try++ {
+		n.mu.RLock()
+		nm, ok := n.shown[id]
+		fresh := n.shown != nil && !n.stale
+		n.mu.RUnlock()
+		if ok && fresh {
+			return nm, nil
+		}
+		if try == 1 {
+			if ok {
+				return nm, nil
+			}
+			return fmt.Sprintf("#%d", id), nil
+		}
+		if err := s.refresh(ctx); err != nil {
+			return "", err
+		}
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if err := n.load(ctx, s); err != nil {
-		return "", err
-	}
-	if nm, ok := n.shown[id]; ok {
-		return nm, nil
-	}
-	return fmt.Sprintf("#%d", id), nil
 }
 
-// comboOf is the combo with id, loading what is missing.
-func (s *Store) comboOf(ctx context.Context, id int64) (combo, error) {
+// knownCombo is the combo with id when the cache has it; it never reads the database, so it may be
+// called while a query's rows are open.
+func (s *Store) knownCombo(id int64) (combo, bool) {
 	n := &s.names
 	n.mu.RLock()
+	defer n.mu.RUnlock()
 	c, ok := n.combos[id]
-	n.mu.RUnlock()
-	if ok {
+	return c, ok
+}
+
+// comboOf is the combo with id, refreshing the cache when it lacks it. It reads the database: never call
+// it while holding a query's rows open.
+func (s *Store) comboOf(ctx context.Context, id int64) (combo, error) {
+	if c, ok := s.knownCombo(id); ok {
 		return c, nil
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if err := n.load(ctx, s); err != nil {
+	if err := s.refresh(ctx); err != nil {
 		return combo{}, err
 	}
-	c, ok = n.combos[id]
-	if !ok {
-		return combo{}, fmt.Errorf("record refers to unknown combo %d", id)
+	if c, ok := s.knownCombo(id); ok {
+		return c, nil
 	}
-	return c, nil
+	return combo{}, fmt.Errorf("record refers to unknown combo %d", id)
 }
 
 // matching lists, in order, the combos a non-zero filter keeps. Names are compared by the name views
 // show, so a filter on an alias keeps every name that carries it.
 func (s *Store) matching(ctx context.Context, f Filter) ([]int64, error) {
-	n := &s.names
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if err := n.load(ctx, s); err != nil {
+	if err := s.refresh(ctx); err != nil {
 		return nil, err
 	}
+	n := &s.names
+	n.mu.RLock()
+	defer n.mu.RUnlock()
 	var want [len(allDims)]map[string]bool
 	for _, d := range allDims {
 		if vals := f.Values(d); len(vals) > 0 {

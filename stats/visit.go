@@ -209,33 +209,58 @@ func (s *Store) visitCombos(ctx context.Context, p piece, sel *selection, dims [
 			q = `SELECT id >> ` + strconv.Itoa(seqBits) + `, combo, ` + rawRowCols + where
 		}
 	}
-	rows, err := s.rdb.QueryContext(ctx, q, args...)
-	if err != nil {
-		return fmt.Errorf("read usage: %w", err)
+	// Combos that the caches do not know yet (stored after the query began) are looked up only after
+	// the rows are closed: loading them needs a read connection, and this read holds one already.
+	type later struct {
+		bucket, combo int64
+		t             Totals
 	}
-	defer rows.Close()
-	sc := newTotalsScanner(!grouped)
-	sc.bucket = p.lo
-	for rows.Next() {
-		if err := sc.scan(rows); err != nil {
-			return err
+	var unknown []later
+	err := func() error {
+		rows, err := s.rdb.QueryContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("read usage: %w", err)
 		}
-		if sel != nil && sel.dense && !sel.keep[sc.key] {
-			continue
-		}
-		c, ok := combos[sc.key]
-		if !ok {
-			if c, err = s.comboOf(ctx, sc.key); err != nil {
+		defer rows.Close()
+		sc := newTotalsScanner(!grouped)
+		sc.bucket = p.lo
+		for rows.Next() {
+			if err := sc.scan(rows); err != nil {
 				return err
 			}
-			combos[sc.key] = c
+			if sel != nil && sel.dense && !sel.keep[sc.key] {
+				continue
+			}
+			c, ok := combos[sc.key]
+			if !ok {
+				if c, ok = s.knownCombo(sc.key); ok {
+					combos[sc.key] = c
+				} else {
+					unknown = append(unknown, later{sc.bucket, sc.key, sc.t})
+					continue
+				}
+			}
+			for _, d := range dims {
+				fn(d, sc.bucket, c.key(d), &sc.t)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read usage: %w", err)
+		}
+		return nil
+	}()
+	if err != nil {
+		return err
+	}
+	for i := range unknown {
+		u := &unknown[i]
+		c, err := s.comboOf(ctx, u.combo)
+		if err != nil {
+			return err
 		}
 		for _, d := range dims {
-			fn(d, sc.bucket, c.key(d), &sc.t)
+			fn(d, u.bucket, c.key(d), &u.t)
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read usage: %w", err)
 	}
 	return nil
 }
