@@ -37,7 +37,7 @@ const (
 	// 60 s by default (redis-usage-queue-retention-seconds).
 	cliproxyEvery = 5 * time.Second
 	// cliproxyCount is how many records one pop asks for; a full answer is followed by another pop at
-	// once. 500 records are about 1 MiB, far below cliproxyapi.MaxBodyBytes.
+	// once. Records would have to average 65 KiB (32 MiB / 500) to pass cliproxyapi.MaxBodyBytes.
 	cliproxyCount = 500
 	// cliproxyAuthWait is how long a refused key is not tried again: CLIProxyAPI bans an address for
 	// 30 minutes after 5 failed keys (internal/api/handlers/management/handler.go). A changed key or
