@@ -126,7 +126,7 @@ func (t *telemetry) export(sig otlp.Signal) http.HandlerFunc {
 			}
 			count(&res.BySource[rf.source].Rejected, rf.reason)
 		}
-		t.noteOTLP(r.Context(), res)
+		t.noteOTLP(context.WithoutCancel(r.Context()), res) // the records are in: so is what the Sources view says of them
 		msg := ""
 		if len(res.Rejected) > 0 {
 			msg = rejectedText(res.Rejected)
@@ -138,8 +138,8 @@ func (t *telemetry) export(sig otlp.Signal) http.HandlerFunc {
 // badBody marks a decoding error: the body, not the server, is at fault (400).
 type badBody struct{ error }
 
-// logsOrTraces decodes and stores a logs or traces export. The agents whose events became records are
-// remembered in the same transaction, so their token metrics are ignored from then on.
+// logsOrTraces decodes and stores a logs or traces export. The time its agents' events arrived is kept
+// in the same transaction as their records, so those agents' token metrics are not counted beside them.
 func (t *telemetry) logsOrTraces(ctx context.Context, sig otlp.Signal, body []byte, enc otlp.Encoding, now time.Time) (otlp.Result, []refusal, error) {
 	var res otlp.Result
 	var err error
@@ -467,7 +467,7 @@ func (t *telemetry) litellm(w http.ResponseWriter, r *http.Request) {
 	for _, rf := range refused {
 		count(&res.Rejected, rf.reason)
 	}
-	t.note(r.Context(), litellm.Source, stats.KindLiteLLM, res.Ignored, res.Rejected, false)
+	t.note(context.WithoutCancel(r.Context()), litellm.Source, stats.KindLiteLLM, res.Ignored, res.Rejected, false)
 	writeJSON(w, http.StatusOK, map[string]any{"success": true, "accepted": stored.Accepted,
 		"duplicates": stored.Duplicates, "ignored": sumCounts(res.Ignored), "rejected": sumCounts(res.Rejected)})
 }
