@@ -29,6 +29,9 @@ type Config struct {
 	// Given names the flags set on the command line or through their environment variable; those win
 	// over settings.json.
 	Given map[string]bool
+	// CLIProxyAPI is the base URL of a CLIProxyAPI whose usage queue Token Stats polls ("" = none, or
+	// the one saved in Settings).
+	CLIProxyAPI string
 }
 
 // Location is the configured time zone, or the process's local zone.
@@ -84,6 +87,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		return c, err
 	}
 	fs.BoolVar(&c.Headless, "headless", headless, "run only the listener and the store, no window (TOKENSTATS_HEADLESS)")
+	fs.StringVar(&c.CLIProxyAPI, "cliproxyapi", def("TOKENSTATS_CLIPROXYAPI", ""),
+		"`URL` of a CLIProxyAPI whose usage queue to poll, e.g. http://127.0.0.1:8317; its management key in TOKENSTATS_CLIPROXYAPI_KEY or Settings (TOKENSTATS_CLIPROXYAPI)")
 	showVersion := fs.Bool("version", false, "print the version and exit (same as the version command)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageText)
@@ -94,7 +99,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	}
 	c.Given = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { c.Given[f.Name] = true })
-	for name, env := range map[string]string{"listen": "TOKENSTATS_LISTEN", "data-dir": "TOKENSTATS_DATA_DIR", "tz": "TOKENSTATS_TZ"} {
+	for name, env := range map[string]string{"listen": "TOKENSTATS_LISTEN", "data-dir": "TOKENSTATS_DATA_DIR", "tz": "TOKENSTATS_TZ",
+		"cliproxyapi": "TOKENSTATS_CLIPROXYAPI"} {
 		if getenv(env) != "" {
 			c.Given[name] = true
 		}
@@ -119,6 +125,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	if _, err := c.Location(); err != nil {
 		fmt.Fprintln(stderr, err)
 		return c, err
+	}
+	if c.CLIProxyAPI != "" {
+		if err := checkCLIProxyAPIURL(c.CLIProxyAPI); err != nil {
+			err = fmt.Errorf("--cliproxyapi: %w", err)
+			fmt.Fprintln(stderr, err)
+			return c, err
+		}
 	}
 	return c, nil
 }

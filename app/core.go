@@ -30,6 +30,8 @@ type Core struct {
 	served   chan struct{} // closed when Serve returns; serveErr is then set
 	serveErr error
 	log      *slog.Logger
+	// stopPoller stops the CLIProxyAPI poller (cliproxyapi.go); nil until it runs.
+	stopPoller func()
 }
 
 // startCore locks the data folder, opens the store and starts serving.
@@ -85,6 +87,7 @@ func startCore(cfg Config, getenv func(string) string, log *slog.Logger) (*Core,
 	}
 	c.server.RegisterOnShutdown(c.API.Shutdown) // ends the browser tabs' event streams
 	go func() { c.serveErr = c.server.Serve(c.listener); close(c.served) }()
+	c.stopPoller = startCLIProxyPoller(newCLIProxyPoller(store, cfg.DataDir, cliproxyTargetFunc(cfg, getenv), log))
 	return c, nil
 }
 
@@ -95,6 +98,10 @@ func (c *Core) Close() error {
 
 func (c *Core) shutdown() error {
 	var errs []error
+	if c.stopPoller != nil {
+		c.stopPoller() // before the store closes; a batch it has not stored stays on disk for the next start
+		c.stopPoller = nil
+	}
 	if c.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		if err := c.server.Shutdown(ctx); err != nil {

@@ -27,6 +27,9 @@ type savedSettings struct {
 	Listen   string `json:"listen,omitempty"`
 	TimeZone string `json:"time_zone,omitempty"`
 	Language string `json:"language,omitempty"` // "", "en", "zh-Hans"
+	// CLIProxyAPI is the address of a CLIProxyAPI whose usage queue to poll; its management key is kept
+	// in a file of its own (cliproxyapi.go).
+	CLIProxyAPI string `json:"cliproxyapi_url,omitempty"`
 }
 
 func settingsFile(dataDir string) string { return filepath.Join(dataDir, "settings.json") }
@@ -239,5 +242,6 @@ func (b *settingsBackend) forUI() ui.Settings {
 		TimeZone:        b.TimeZone, SetTimeZone: b.SetTimeZone,
 		StartAtLogin: b.StartAtLogin, SetStartAtLogin: b.SetStartAtLogin,
 		Language: b.Language, SetLanguage: b.SetLanguage,
+		CLIProxyAPI: b.CLIProxyAPI, SetCLIProxyAPI: b.SetCLIProxyAPI,
 	}
 }

@@ -10,6 +10,7 @@ var allRoutes = []struct{ method, path string }{
 	{"POST", "/usage"}, {"GET", "/stats/summary"}, {"GET", "/stats/by-model"}, {"GET", "/stats/by-account"},
 	{"GET", "/stats/trend/model"}, {"GET", "/stats/trend/account"}, {"DELETE", "/stats/clear"},
 	{"GET", "/stats/db-info"}, {"GET", "/healthz"},
+	{"POST", "/v1/logs"}, {"POST", "/v1/metrics"}, {"POST", "/v1/traces"}, {"POST", "/ingest/litellm"},
 }
 
 // TestSecurityEveryRoute: on every route a foreign Host is refused even with the right token, the token

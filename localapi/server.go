@@ -1,6 +1,6 @@
-// Package localapi is Token Stats' HTTP listener: usage ingest from proxies (POST /usage), the /stats/*
-// JSON API, the browser tab, and the checks every request passes first (Host header, then the token or
-// the browser session).
+// Package localapi is Token Stats' HTTP listener: usage ingest from proxies (POST /usage) and from
+// agents and gateways (OTLP/HTTP, LiteLLM's logger), the /stats/* JSON API, the browser tab, and the
+// checks every request passes first (Host header, then the token or the browser session).
 package localapi
 
 import (
@@ -78,6 +78,7 @@ func (s *Server) routes() {
 	s.handle("/stats/db-info", http.MethodGet, s.dbInfo)
 	s.handle("/app/show", http.MethodPost, s.showWindow)
 	s.webRoutes()
+	s.telemetryRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route: "+r.URL.Path)
 	})

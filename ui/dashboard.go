@@ -37,6 +37,11 @@ type Settings struct {
 	SetStartAtLogin func(on bool) error
 	Language        func() string // "", "en" or "zh-Hans" ("" = follow the system)
 	SetLanguage     func(tag string) error
+	// CLIProxyAPI is the address of the CLIProxyAPI whose usage queue is polled ("" = none) and whether
+	// its management key is set; SetCLIProxyAPI saves both (key "" keeps the saved key), in effect at
+	// the next poll.
+	CLIProxyAPI    func() (url string, keySet bool)
+	SetCLIProxyAPI func(url, key string) error
 }
 
 // minRefreshGap spaces refreshes: whatever the ingest rate, the window queries at most 4 times a second.

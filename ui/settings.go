@@ -122,6 +122,26 @@ func (d *Dashboard) settingsForm() fyne.CanvasObject {
 		}
 		form.Append(lang.L("Language"), pick)
 	}
+	if s.CLIProxyAPI != nil && s.SetCLIProxyAPI != nil {
+		addr, keySet := s.CLIProxyAPI()
+		u := widget.NewEntry()
+		u.SetPlaceHolder(lang.L("CLIProxyAPI address, e.g. http://127.0.0.1:8317"))
+		u.SetText(addr)
+		key := widget.NewPasswordEntry()
+		key.SetPlaceHolder(lang.L("Management key"))
+		if keySet {
+			key.SetPlaceHolder(lang.L("Management key (saved; type to replace)"))
+		}
+		save := widget.NewButton(lang.L("Save"), func() {
+			if err := s.SetCLIProxyAPI(strings.TrimSpace(u.Text), strings.TrimSpace(key.Text)); err != nil {
+				fail("CLIProxyAPI", err)
+				return
+			}
+			key.SetText("")
+			dialog.ShowInformation(lang.L("Saved"), lang.L("Token Stats polls CLIProxyAPI's usage queue from its next poll, within a few seconds."), w)
+		})
+		form.Append("CLIProxyAPI", container.NewBorder(nil, nil, nil, save, container.NewVBox(u, key)))
+	}
 	if len(form.Items) == 0 {
 		return widget.NewLabel(lang.L("No settings are available."))
 	}

@@ -169,3 +169,14 @@ func TestEncodeResponse(t *testing.T) {
 		t.Error("ContentType does not name the encoding")
 	}
 }
+
+func TestEncodeStatus(t *testing.T) {
+	// google.rpc.Status { code (1) = 3, message (2) = "bad" }
+	want := []byte{0x08, 0x03, 0x12, 0x03, 'b', 'a', 'd'}
+	if b := otlp.EncodeStatus(otlp.Protobuf, otlp.CodeInvalidArgument, "bad"); !bytes.Equal(b, want) {
+		t.Errorf("protobuf status = %x, want %x", b, want)
+	}
+	if got, want := string(otlp.EncodeStatus(otlp.JSON, otlp.CodeUnavailable, `no "disk"`)), `{"code":14,"message":"no \"disk\""}`; got != want {
+		t.Errorf("JSON status = %s, want %s", got, want)
+	}
+}

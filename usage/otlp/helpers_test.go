@@ -1,6 +1,7 @@
 package otlp_test
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
@@ -100,6 +101,29 @@ func checkRecords(t *testing.T, recs []stats.Record) {
 		if r.Kind != stats.KindOTLP {
 			t.Errorf("record %d: Kind = %q, want %q", i, r.Kind, stats.KindOTLP)
 		}
+	}
+}
+
+// checkBySource asserts that the per-source tallies add up to the totals, and that source (when not "")
+// holds all of them.
+func checkBySource(t *testing.T, r otlp.Result, source string) {
+	t.Helper()
+	ignored, rejected := map[string]int{}, map[string]int{}
+	for _, tally := range r.BySource {
+		for k, n := range tally.Ignored {
+			ignored[k] += n
+		}
+		for k, n := range tally.Rejected {
+			rejected[k] += n
+		}
+	}
+	if !maps.Equal(ignored, r.Ignored) || !maps.Equal(rejected, r.Rejected) {
+		t.Errorf("by source %v does not add up to ignored %v, rejected %v", r.BySource, r.Ignored, r.Rejected)
+	}
+	if source != "" && len(r.BySource) != 1 {
+		t.Errorf("by source has %d sources, want only %q", len(r.BySource), source)
+	} else if source != "" && r.BySource[source] == nil {
+		t.Errorf("by source = %v, want everything under %q", r.BySource, source)
 	}
 }
 

@@ -55,7 +55,7 @@ func DecodeLogs(body []byte, enc Encoding, now time.Time) (Result, error) {
 					skip = ev.name
 				}
 				if skip != "" {
-					res.ignore(skip)
+					res.ignore(r.source, skip)
 					continue
 				}
 				if reason == "" {
@@ -65,7 +65,7 @@ func DecodeLogs(body []byte, enc Encoding, now time.Time) (Result, error) {
 					rec.Time, reason = ev.time()
 				}
 				if reason != "" {
-					res.reject(ev.name + ": " + reason)
+					res.reject(r.source, ev.name+": "+reason)
 					continue
 				}
 				rec.Account = account(ev.lists...)

@@ -90,6 +90,9 @@ func TestClaudeCodeEvents(t *testing.T) {
 		if want := map[string]int{"claude_code.user_prompt": 1, "claude_code.tool_result": 2}; !maps.Equal(r.Ignored, want) {
 			t.Errorf("ignored = %v, want %v", r.Ignored, want)
 		}
+		if tally := r.BySource["claude-code 2.1.214"]; len(r.BySource) != 1 || tally == nil || !maps.Equal(tally.Ignored, r.Ignored) {
+			t.Errorf("by source = %v, want the ignored events under claude-code 2.1.214", r.BySource)
+		}
 		if !slices.Equal(r.Agents, []string{"claude-code"}) {
 			t.Errorf("agents = %v", r.Agents)
 		}
@@ -294,6 +297,7 @@ func TestBadUsageIsRejectedNotStored(t *testing.T) {
 	if !maps.Equal(r.Rejected, want) {
 		t.Errorf("rejected = %v\nwant %v", r.Rejected, want)
 	}
+	checkBySource(t, r, "claude-code 2.1.214")
 	if r.RejectedCount() != 5 {
 		t.Errorf("RejectedCount = %d, want 5", r.RejectedCount())
 	}

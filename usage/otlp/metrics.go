@@ -62,6 +62,10 @@ var tokenMetrics = map[string]metricSpec{
 // logs and metrics separately.
 func SendsEventsWithMetrics(agent string) bool { return agent == "gemini-cli" }
 
+// IgnoredEventsWin ends the Ignored name of a token metric that Apply did not count because eventsFrom
+// said the agent's events are counted (events win), so the caller can say so in the Sources view.
+const IgnoredEventsWin = " (this agent's events are counted instead)"
+
 // SeriesState is the last counted point of one cumulative series. The store keeps it in the same
 // transaction as the records it led to, so a restart of Token Stats or of the agent counts nothing
 // twice. Key is a hash of the series' identity (resource, scope, metric, attributes): no attribute
@@ -128,9 +132,9 @@ func DecodeMetrics(body []byte, enc Encoding) (*MetricsBatch, error) {
 				spec, ok := tokenMetrics[m.GetName()]
 				switch {
 				case !ok:
-					b.res.ignore(m.GetName())
+					b.res.ignore(r.source, m.GetName())
 				case m.GetName() == MetricGenAITokens && agentMetric != "":
-					b.res.ignore(MetricGenAITokens + " (the same calls as " + agentMetric + ")")
+					b.res.ignore(r.source, MetricGenAITokens+" (the same calls as "+agentMetric+")")
 				default:
 					b.addMetric(r, sm.GetScope().GetName(), m, spec)
 				}
@@ -156,7 +160,7 @@ func (b *MetricsBatch) addMetric(r resource, scope string, m *metricspb.Metric, 
 	switch d := m.GetData().(type) {
 	case *metricspb.Metric_Sum:
 		if !d.Sum.GetIsMonotonic() {
-			b.res.ignore(name + " (not a monotonic sum)")
+			b.res.ignore(r.source, name+" (not a monotonic sum)")
 			return
 		}
 		temporality = d.Sum.GetAggregationTemporality()
@@ -185,12 +189,12 @@ func (b *MetricsBatch) addMetric(r resource, scope string, m *metricspb.Metric, 
 				flags: p.GetFlags(), value: p.GetSum(), hasValue: p.Sum != nil})
 		}
 	default:
-		b.res.ignore(name + " (not a sum or histogram)")
+		b.res.ignore(r.source, name+" (not a sum or histogram)")
 		return
 	}
 	if temporality != metricspb.AggregationTemporality_AGGREGATION_TEMPORALITY_DELTA &&
 		temporality != metricspb.AggregationTemporality_AGGREGATION_TEMPORALITY_CUMULATIVE {
-		b.res.reject(name + ": aggregation temporality is unspecified")
+		b.res.reject(r.source, name+": aggregation temporality is unspecified")
 		return
 	}
 	for _, p := range pts {
@@ -200,7 +204,7 @@ func (b *MetricsBatch) addMetric(r resource, scope string, m *metricspb.Metric, 
 		typ := stringAttr(spec.typeAttr, p.attrs)
 		rl, ok := spec.roles[typ]
 		if !ok {
-			b.res.ignore(name + " " + spec.typeAttr + "=" + typ)
+			b.res.ignore(r.source, name+" "+spec.typeAttr+"="+typ)
 			continue
 		}
 		if rl == roleDerived {
@@ -211,7 +215,7 @@ func (b *MetricsBatch) addMetric(r resource, scope string, m *metricspb.Metric, 
 			reason = "point has no time"
 		}
 		if reason != "" {
-			b.res.reject(name + ": " + reason)
+			b.res.reject(r.source, name+": "+reason)
 			continue
 		}
 		series := newIdentity()
@@ -293,7 +297,7 @@ type group struct {
 // It should also answer true where SendsEventsWithMetrics does: otherwise an agent's first metrics
 // export can reach Token Stats before its first events and count those calls twice.
 func (b *MetricsBatch) Apply(prev map[string]SeriesState, now time.Time, eventsFrom func(agent string) bool) MetricsResult {
-	out := MetricsResult{Result: Result{Ignored: maps.Clone(b.res.Ignored), Rejected: maps.Clone(b.res.Rejected)}}
+	out := MetricsResult{Result: b.res.clone()}
 	order := make([]int, len(b.points))
 	for i := range order {
 		order[i] = i
@@ -327,7 +331,7 @@ func (b *MetricsBatch) Apply(prev map[string]SeriesState, now time.Time, eventsF
 			continue
 		}
 		if eventsFrom != nil && eventsFrom(p.res.agent()) {
-			out.ignore(p.metric + " (this agent's events are counted instead)")
+			out.ignore(p.res.source, p.metric+IgnoredEventsWin)
 			continue
 		}
 		g := groups[p.group]
@@ -361,7 +365,7 @@ func (b *MetricsBatch) Apply(prev map[string]SeriesState, now time.Time, eventsF
 		t.reasoning = min(t.reasoning, t.output)
 		p := g.first
 		if reason := t.check(); reason != "" {
-			out.reject(p.metric + ": " + reason)
+			out.reject(p.res.source, p.metric+": "+reason)
 			continue
 		}
 		out.add(t.record(stats.Record{

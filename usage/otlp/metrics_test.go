@@ -272,9 +272,10 @@ func TestEventsWinOverMetrics(t *testing.T) {
 	if len(out.Records) != 0 {
 		t.Fatalf("metrics from an agent with events made records: %+v", out.Records)
 	}
-	if out.Ignored[otlp.MetricGeminiTokens+" (this agent's events are counted instead)"] != 2 {
+	if out.Ignored[otlp.MetricGeminiTokens+otlp.IgnoredEventsWin] != 2 {
 		t.Errorf("ignored = %v", out.Ignored)
 	}
+	checkBySource(t, out.Result, "")
 	db.save(out.States)
 	events = false
 	out = apply(t, geminiExport(callTime, callTime.Add(20*time.Second), 1500, 90, 0, 0, 0), otlp.Protobuf, db, from)
@@ -367,4 +368,5 @@ func TestBadMetricPoints(t *testing.T) {
 	if out.Ignored[otlp.MetricClaudeTokens+" type=banana"] != 1 {
 		t.Errorf("ignored = %v", out.Ignored)
 	}
+	checkBySource(t, out.Result, "")
 }

@@ -66,3 +66,27 @@ func rejectedJSONName(sig Signal) string {
 	}
 	return "rejectedLogRecords"
 }
+
+// gRPC status codes an OTLP/HTTP failure answer carries (google.rpc.Code).
+const (
+	CodeInvalidArgument   = 3  // 400, 415: the body cannot be read; do not retry
+	CodeResourceExhausted = 8  // 413: the body is too large; do not retry
+	CodeUnavailable       = 14 // 503: try again later
+)
+
+// EncodeStatus is the body of a failure answer: a google.rpc.Status with code and message, in the
+// request's encoding, as OTLP/HTTP asks. Written by hand for the same reason as EncodeResponse; its
+// field numbers are those of google/rpc/status.proto (code = 1, message = 2).
+func EncodeStatus(enc Encoding, code int32, message string) []byte {
+	if enc == JSON {
+		b, _ := json.Marshal(struct {
+			Code    int32  `json:"code"`
+			Message string `json:"message"`
+		}{code, message})
+		return b
+	}
+	out := protowire.AppendTag(nil, 1, protowire.VarintType)
+	out = protowire.AppendVarint(out, uint64(code))
+	out = protowire.AppendTag(out, 2, protowire.BytesType)
+	return protowire.AppendString(out, message)
+}

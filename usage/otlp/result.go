@@ -1,6 +1,7 @@
 package otlp
 
 import (
+	"maps"
 	"slices"
 	"time"
 
@@ -17,9 +18,19 @@ type Result struct {
 	// Rejected counts items that look like usage but cannot be stored, by reason: the count goes into
 	// the answer's partial_success, so the sender can log it.
 	Rejected map[string]int
-	// Agents lists the service.name of every resource whose log events became records, sorted: the
-	// store remembers them so their token metrics are ignored (events win).
+	// BySource splits Ignored and Rejected by the source of the items (service.name and version, as
+	// Record.Source names it), for the Sources view.
+	BySource map[string]*Tally
+	// Agents lists the service.name of every resource whose log events or spans became records, sorted:
+	// the store remembers them so their token metrics are ignored (events win).
 	Agents []string
+}
+
+// Tally is what one source sent that did not become records, by event, metric or span name (Ignored)
+// and by reason (Rejected).
+type Tally struct {
+	Ignored  map[string]int
+	Rejected map[string]int
 }
 
 // RejectedCount is the number of rejected items, for EncodeResponse.
@@ -31,21 +42,49 @@ func (r *Result) RejectedCount() int64 {
 	return n
 }
 
-func (r *Result) ignore(name string) {
-	if r.Ignored == nil {
-		r.Ignored = map[string]int{}
-	}
+func (r *Result) ignore(source, name string) {
 	if name == "" {
 		name = "(unnamed)"
 	}
-	r.Ignored[clean(name, 200)]++
+	name = clean(name, 200)
+	count(&r.Ignored, name, 1)
+	count(&r.tally(source).Ignored, name, 1)
 }
 
-func (r *Result) reject(reason string) {
-	if r.Rejected == nil {
-		r.Rejected = map[string]int{}
+func (r *Result) reject(source, reason string) {
+	count(&r.Rejected, reason, 1)
+	count(&r.tally(source).Rejected, reason, 1)
+}
+
+func (r *Result) tally(source string) *Tally {
+	if r.BySource == nil {
+		r.BySource = map[string]*Tally{}
 	}
-	r.Rejected[reason]++
+	t := r.BySource[source]
+	if t == nil {
+		t = &Tally{}
+		r.BySource[source] = t
+	}
+	return t
+}
+
+// clone is a deep copy of what decoding counted, for MetricsBatch.Apply to add to.
+func (r *Result) clone() Result {
+	out := Result{Ignored: maps.Clone(r.Ignored), Rejected: maps.Clone(r.Rejected)}
+	for src, t := range r.BySource {
+		if out.BySource == nil {
+			out.BySource = map[string]*Tally{}
+		}
+		out.BySource[src] = &Tally{Ignored: maps.Clone(t.Ignored), Rejected: maps.Clone(t.Rejected)}
+	}
+	return out
+}
+
+func count(m *map[string]int, key string, n int) {
+	if *m == nil {
+		*m = map[string]int{}
+	}
+	(*m)[key] += n
 }
 
 func (r *Result) agent(a string) {
@@ -57,7 +96,7 @@ func (r *Result) agent(a string) {
 // add validates rec and keeps it, or counts it as rejected under what (an event or metric name).
 func (r *Result) add(rec stats.Record, what string, now time.Time) bool {
 	if err := rec.Validate(now); err != nil {
-		r.reject(what + ": " + err.Error())
+		r.reject(rec.Source, what+": "+err.Error())
 		return false
 	}
 	r.Records = append(r.Records, rec)

@@ -39,11 +39,11 @@ func DecodeTraces(body []byte, enc Encoding, now time.Time) (Result, error) {
 				attrs := sp.GetAttributes()
 				c := counter{lists: []kvs{attrs}}
 				if !c.has(attrGenAIInput) && !c.has(attrGenAIOutput) {
-					res.ignore(sp.GetName())
+					res.ignore(r.source, sp.GetName())
 					continue
 				}
 				if why := agentSpan(r, sp); why != "" {
-					res.ignore(sp.GetName() + " (" + why + ")")
+					res.ignore(r.source, sp.GetName()+" ("+why+")")
 					continue
 				}
 				what := "span " + sp.GetName()
@@ -53,7 +53,7 @@ func DecodeTraces(body []byte, enc Encoding, now time.Time) (Result, error) {
 				created := c.get(attrGenAICacheCreation, false)
 				reasoning := c.get(attrGenAIReasoning, false)
 				if c.err != nil {
-					res.reject(what + ": " + c.err.Error())
+					res.reject(r.source, what+": "+c.err.Error())
 					continue
 				}
 				// The conventions say input SHOULD include cache reads and writes. Instrumentations that
@@ -67,11 +67,11 @@ func DecodeTraces(body []byte, enc Encoding, now time.Time) (Result, error) {
 				}
 				t := tokens{input: in, output: out, cached: read, cacheCreation: created, reasoning: reasoning}
 				if reason := t.check(); reason != "" {
-					res.reject(what + ": " + reason)
+					res.reject(r.source, what+": "+reason)
 					continue
 				}
 				if len(sp.GetSpanId()) == 0 || sp.GetStartTimeUnixNano() == 0 || sp.GetStartTimeUnixNano() >= 1<<63 {
-					res.reject(what + ": has no span id or start time")
+					res.reject(r.source, what+": has no span id or start time")
 					continue
 				}
 				rec := t.record(stats.Record{
@@ -81,7 +81,9 @@ func DecodeTraces(body []byte, enc Encoding, now time.Time) (Result, error) {
 					Source:    r.source,
 					RequestID: requestID(r.agent(), "span:"+hex.EncodeToString(sp.GetSpanId())),
 				})
-				res.add(rec, what, now)
+				if res.add(rec, what, now) {
+					res.agent(r.agent())
+				}
 			}
 		}
 	}

@@ -57,6 +57,14 @@ func TestGenAISpans(t *testing.T) {
 	if j.Ignored["POST"] != 1 {
 		t.Errorf("ignored = %v, want the HTTP span counted", j.Ignored)
 	}
+	if j.BySource["support-bot 1.4.2"] == nil || j.BySource["support-bot 1.4.2"].Ignored["POST"] != 1 {
+		t.Errorf("by source = %v, want the HTTP span under support-bot 1.4.2", j.BySource)
+	}
+	// Spans with usage are per-request records, like events: their sender's token metrics must not count
+	// the same calls again.
+	if len(j.Agents) != 1 || j.Agents[0] != "support-bot" {
+		t.Errorf("agents = %v, want [support-bot]", j.Agents)
+	}
 
 	// The same span as protobuf.
 	p := tracesData(res(kv("service.name", "support-bot"), kv("service.version", "1.4.2")),
