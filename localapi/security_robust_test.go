@@ -10,6 +10,7 @@ var allRoutes = []struct{ method, path string }{
 	{"POST", "/usage"}, {"GET", "/stats/summary"}, {"GET", "/stats/by-model"}, {"GET", "/stats/by-account"},
 	{"GET", "/stats/trend/model"}, {"GET", "/stats/trend/account"}, {"DELETE", "/stats/clear"},
 	{"GET", "/stats/db-info"}, {"GET", "/healthz"},
+	{"GET", "/stats/export"}, {"POST", "/stats/import"},
 }
 
 // TestSecurityEveryRoute: on every route a foreign Host is refused even with the right token, the token
