@@ -54,7 +54,7 @@ func (a *antigravityReader) each(ctx context.Context, fn func(*item) error) erro
 		r.RequestID = derivedID(antigravityIDPrefix, id, fmt.Sprint(v[1]), r.Account, r.Model,
 			fmt.Sprint(v[4]), fmt.Sprint(v[5]), fmt.Sprint(v[6]))
 		if err := r.Validate(a.now); err != nil {
-			return fn(&item{at: at, skip: skipOf(fmt.Errorf("%s: %w", at, err), at)})
+			return fn(&item{at: at, skip: skipOf(err, at)})
 		}
 		return fn(&item{rec: r, at: at})
 	})

@@ -176,7 +176,11 @@ func (im *importer) flush() error {
 	for len(im.batch) > 0 {
 		res, err := im.opt.Store(im.ctx, im.batch)
 		if i, ok := usage.RecordIndex(err); ok && i < len(im.batch) {
-			im.skip(*skipOf(fmt.Errorf("%s: %w", im.at[i], err), im.at[i]))
+			var fe *stats.FieldError
+			if errors.As(err, &fe) { // its index is the batch's, which means nothing to the user
+				err = &stats.FieldError{Index: -1, Field: fe.Field, Msg: fe.Msg}
+			}
+			im.skip(*skipOf(err, im.at[i]))
 			im.batch = append(im.batch[:i], im.batch[i+1:]...)
 			im.at = append(im.at[:i], im.at[i+1:]...)
 			continue

@@ -55,7 +55,7 @@ func (o *originReader) each(ctx context.Context, fn func(*item) error) error {
 		r.RequestID = derivedID(originIDPrefix, id, fmt.Sprint(v[1]), r.Account, r.Model, fmt.Sprint(v[4]),
 			fmt.Sprint(v[5]), r.Credential, fmt.Sprint(v[7]))
 		if err := r.Validate(o.now); err != nil {
-			return fn(&item{at: at, skip: skipOf(fmt.Errorf("%s: %w", at, err), at)})
+			return fn(&item{at: at, skip: skipOf(err, at)})
 		}
 		return fn(&item{rec: r, at: at})
 	})

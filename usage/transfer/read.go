@@ -54,14 +54,14 @@ func derivedID(prefix string, row int64, parts ...string) string {
 }
 
 // skipOf turns a decoding or validation error into a skip: the reason is the field (or what is wrong
-// with the row), the message the whole error.
+// with the row), the message says where and the whole error.
 func skipOf(err error, at string) *Skip {
 	reason := "not a record"
 	var fe *stats.FieldError
 	if errors.As(err, &fe) {
 		reason = fe.Field
 	}
-	return &Skip{At: at, Reason: reason, Msg: err.Error()}
+	return &Skip{At: at, Reason: reason, Msg: at + ": " + err.Error()}
 }
 
 // fileReader is what the text readers share: the file, how far it has been read, and the clock.
