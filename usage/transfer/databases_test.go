@@ -121,7 +121,7 @@ func TestOriginModuleFilesImportExactly(t *testing.T) {
 }
 
 // originDDL is the origin module's schema, as its init_db creates it (Akarin-Akari/gcli2api
-// src/token_stats.py, lines 68–97 at commit eba1b62).
+// src/token_stats.py, lines 68–100 at commit eba1b62).
 const originDDL = `CREATE TABLE IF NOT EXISTS token_usage (
 	id INTEGER PRIMARY KEY AUTOINCREMENT, timestamp INTEGER NOT NULL, account_email TEXT NOT NULL,
 	model TEXT NOT NULL, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
@@ -130,10 +130,13 @@ CREATE TABLE IF NOT EXISTS token_stats_hourly (
 	id INTEGER PRIMARY KEY AUTOINCREMENT, hour_bucket TEXT NOT NULL, account_email TEXT NOT NULL,
 	model TEXT NOT NULL, total_input_tokens INTEGER DEFAULT 0, total_output_tokens INTEGER DEFAULT 0,
 	total_tokens INTEGER DEFAULT 0, request_count INTEGER DEFAULT 0, UNIQUE(hour_bucket, account_email, model));
-CREATE INDEX IF NOT EXISTS idx_token_usage_timestamp ON token_usage(timestamp);`
+CREATE INDEX IF NOT EXISTS idx_token_usage_timestamp ON token_usage(timestamp);
+CREATE INDEX IF NOT EXISTS idx_token_usage_account ON token_usage(account_email);
+CREATE INDEX IF NOT EXISTS idx_token_usage_model ON token_usage(model);
+CREATE INDEX IF NOT EXISTS idx_hourly_bucket ON token_stats_hourly(hour_bucket);`
 
 // antigravityDDL is Antigravity-Manager's schema (lbjlaq/Antigravity-Manager
-// src-tauri/src/modules/token_stats.rs, init_db, lines 97–137 at commit 716d302); withCached adds the
+// src-tauri/src/modules/token_stats.rs, init_db, lines 97–149 at commit 716d302); withCached adds the
 // cached_tokens columns its later versions add.
 func antigravityDDL(withCached bool) string {
 	cached := ""
@@ -145,6 +148,7 @@ func antigravityDDL(withCached bool) string {
 		input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0, ` + cached + `
 		total_tokens INTEGER NOT NULL DEFAULT 0);
 	CREATE INDEX IF NOT EXISTS idx_token_timestamp ON token_usage (timestamp DESC);
+	CREATE INDEX IF NOT EXISTS idx_token_account ON token_usage (account_email);
 	CREATE TABLE IF NOT EXISTS token_stats_hourly (hour_bucket TEXT NOT NULL, account_email TEXT NOT NULL,
 		total_input_tokens INTEGER NOT NULL DEFAULT 0, total_output_tokens INTEGER NOT NULL DEFAULT 0,
 		total_tokens INTEGER NOT NULL DEFAULT 0, request_count INTEGER NOT NULL DEFAULT 0,
