@@ -202,12 +202,15 @@ func runImport(cfg Config, args []string, getenv func(string) string, stdout, st
 	var rep transfer.Report
 	var last time.Time
 	err := withData(cfg, getenv, stderr, func(a dataAccess) error {
-		opt := transfer.ImportOptions{Store: a.importBatch, Progress: func(p transfer.Progress) {
+		opt := transfer.ImportOptions{Store: a.importBatch, Batch: apiImportBatch, Progress: func(p transfer.Progress) {
 			if now := time.Now(); now.Sub(last) >= 2*time.Second {
 				last = now
 				fmt.Fprintln(stderr, progressLine(p))
 			}
 		}}
+		if a.store != nil {
+			opt.Batch = transfer.DefaultBatch
+		}
 		var err error
 		rep, err = transfer.Import(ctx, path, opt)
 		return err
@@ -222,6 +225,10 @@ func runImport(cfg Config, args []string, getenv func(string) string, stdout, st
 	fmt.Fprint(stdout, rep.Summary())
 	return 0
 }
+
+// apiImportBatch is how many records one POST /stats/import carries: at most about 4 KB each (names
+// at their longest limits), which keeps a body under the API's 8 MiB.
+const apiImportBatch = 1000
 
 // progressLine says how far an import has come.
 func progressLine(p transfer.Progress) string {

@@ -88,16 +88,6 @@ func (r Report) Summary() string {
 	return b.String()
 }
 
-// Detect tells which format a file is, reading only its start (and a database's tables).
-func Detect(ctx context.Context, path string) (Format, error) {
-	r, f, err := open(ctx, path, time.Now())
-	if err != nil {
-		return "", err
-	}
-	r.close()
-	return f, nil
-}
-
 // Import reads the file at path in whichever format it is, and stores its records through
 // opt.Store in batches, with Kind stats.KindImport. Importing the same file again stores nothing new:
 // rows without a request id get one derived from the row. Rows that are no valid record are skipped and
