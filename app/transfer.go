@@ -105,7 +105,7 @@ func runExport(cfg Config, args []string, getenv func(string) string, stdout, st
 		w = file
 	}
 	lines := &lineCounter{w: w}
-	err = withData(cfg, getenv, stderr, func(a dataAccess) error {
+	err = withData(cfg, getenv, stderr, false, func(a dataAccess) error {
 		if a.store != nil {
 			return exportStore(ctx, a.store, lines, fmtv, *hours, f, *withBOM)
 		}
@@ -201,7 +201,7 @@ func runImport(cfg Config, args []string, getenv func(string) string, stdout, st
 	defer stop()
 	var rep transfer.Report
 	var last time.Time
-	err := withData(cfg, getenv, stderr, func(a dataAccess) error {
+	err := withData(cfg, getenv, stderr, true, func(a dataAccess) error {
 		opt := transfer.ImportOptions{Store: a.importBatch, Batch: apiImportBatch, Progress: func(p transfer.Progress) {
 			if now := time.Now(); now.Sub(last) >= 2*time.Second {
 				last = now
@@ -248,8 +248,13 @@ type dataAccess struct {
 
 // withData runs fn with the data folder's records. A running instance holds the folder's lock and is
 // the only writer of its database, so it is asked through its API; without one the store is opened
-// here, under the same lock, for the time fn takes.
-func withData(cfg Config, getenv func(string) string, stderr io.Writer, fn func(dataAccess) error) error {
+// here, under the same lock, for the time fn takes. A folder without a database is an error unless
+// create is set (an import may start one).
+func withData(cfg Config, getenv func(string) string, stderr io.Writer, create bool, fn func(dataAccess) error) error {
+	_, statErr := os.Stat(cfg.DBPath())
+	if errors.Is(statErr, fs.ErrNotExist) && !create {
+		return fmt.Errorf("%s holds no database: nothing to export (is --data-dir right?)", cfg.DataDir)
+	}
 	lock, err := lockDataDir(cfg.DataDir)
 	if errors.Is(err, errLocked) {
 		a := dataAccess{}
@@ -265,7 +270,7 @@ func withData(cfg Config, getenv func(string) string, stderr io.Writer, fn func(
 		return err
 	}
 	defer lock.Close()
-	if _, err := os.Stat(cfg.DBPath()); errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(statErr, fs.ErrNotExist) {
 		fmt.Fprintf(stderr, "tokenstats: %s holds no database yet; starting one\n", cfg.DataDir)
 	}
 	st, rec, err := openStore(withSavedSettings(cfg, stderr))

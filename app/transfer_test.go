@@ -98,4 +98,11 @@ func TestExportAndImportCommands(t *testing.T) {
 	if code, _, errs := runCLI(t, nil, "--data-dir", fresh, "import", filepath.Join(out, "nothing.csv")); code != 1 || !strings.Contains(errs, "no such file") {
 		t.Errorf("missing file: exit %d, %s", code, errs)
 	}
+	empty := filepath.Join(t.TempDir(), "typo")
+	if code, _, errs := runCLI(t, nil, "--data-dir", empty, "export"); code != 1 || !strings.Contains(errs, "holds no database") {
+		t.Errorf("export of a folder without a database: exit %d, %s", code, errs)
+	}
+	if _, err := os.Stat(empty); err == nil {
+		t.Errorf("exporting created %s", empty)
+	}
 }

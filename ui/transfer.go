@@ -162,6 +162,11 @@ func (d *Dashboard) runImport(path string) {
 			}})
 		return func() {
 			prog.Hide() // its Cancel callback now cancels a finished import: nothing
+			if errors.Is(err, context.Canceled) {
+				d.showImportReport(lang.L("Import cancelled"), rep,
+					lang.L("What was stored stays; importing the file again completes it without counting anything twice."))
+				return
+			}
 			if err != nil {
 				msg := fmt.Errorf("%s: %w", lang.L("Import failed"), err)
 				if rep.Accepted+rep.Duplicates > 0 {
@@ -170,7 +175,7 @@ func (d *Dashboard) runImport(path string) {
 				dialog.ShowError(msg, d.win)
 				return
 			}
-			d.showImportReport(rep)
+			d.showImportReport(lang.L("Import done"), rep)
 		}
 	})
 }
@@ -183,8 +188,8 @@ func importCounts(p transfer.Progress) string {
 
 // showImportReport says what an import did: the format it read, the counts, the reasons rows were
 // skipped (with the first examples) and what the reader had to decide.
-func (d *Dashboard) showImportReport(rep transfer.Report) {
-	lines := []string{rep.Format.Name(), importCounts(rep.Progress)}
+func (d *Dashboard) showImportReport(title string, rep transfer.Report, more ...string) {
+	lines := append([]string{rep.Format.Name(), importCounts(rep.Progress)}, more...)
 	for _, s := range rep.Skips {
 		lines = append(lines, lang.L("Skipped for {{.Reason}}: {{.Count}}", map[string]any{"Reason": s.Reason, "Count": Exact(s.Count)}))
 	}
@@ -196,7 +201,7 @@ func (d *Dashboard) showImportReport(rep transfer.Report) {
 	}
 	text := widget.NewLabel(strings.Join(lines, "\n"))
 	text.Wrapping = fyne.TextWrapWord
-	dlg := dialog.NewCustom(lang.L("Import done"), lang.L("Close"), container.NewVScroll(text), d.win)
+	dlg := dialog.NewCustom(title, lang.L("Close"), container.NewVScroll(text), d.win)
 	dlg.Resize(fyne.NewSize(560, 360))
 	dlg.Show()
 }
