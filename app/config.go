@@ -58,6 +58,8 @@ Commands:
   (none)    start the app (desktop window and tray; headless when no display is available)
   token     print the API token proxies must send
   record    send one usage record to the running app (tokenstats record --help)
+  export    write usage records as CSV or JSONL (tokenstats export --help)
+  import    add the records of an export or another tool's database (tokenstats import --help)
   version   print the version
   help      print this help
 

@@ -49,11 +49,7 @@ func startCore(cfg Config, getenv func(string) string, log *slog.Logger) (*Core,
 	if err != nil {
 		return fail(err)
 	}
-	loc, err := cfg.Location()
-	if err != nil {
-		return fail(err)
-	}
-	store, rec, err := stats.Open(cfg.DBPath(), stats.Options{Location: loc})
+	store, rec, err := openStore(cfg)
 	if err != nil {
 		return fail(fmt.Errorf("open database: %w", err))
 	}
@@ -89,6 +85,16 @@ func startCore(cfg Config, getenv func(string) string, log *slog.Logger) (*Core,
 	go func() { c.serveErr = c.server.Serve(c.listener); close(c.served) }()
 	c.stopPoller = startCLIProxyPoller(newCLIProxyPoller(store, cfg.DataDir, cliproxyTargetFunc(cfg, getenv), log))
 	return c, nil
+}
+
+// openStore opens the data folder's store as the app runs it; the export and import commands open it
+// the same way when no instance holds the folder. The caller holds the data folder's lock.
+func openStore(cfg Config) (*stats.Store, stats.Recovered, error) {
+	loc, err := cfg.Location()
+	if err != nil {
+		return nil, stats.Recovered{}, err
+	}
+	return stats.Open(cfg.DBPath(), stats.Options{Location: loc})
 }
 
 // Close stops accepting, lets in-flight requests (and so their writes) finish, then closes the store.

@@ -52,6 +52,10 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return 0
 	case "record":
 		return runRecord(cfg, cfg.Args, getenv, os.Stdin, stdout, stderr)
+	case "export":
+		return runExport(cfg, cfg.Args, getenv, stdout, stderr)
+	case "import":
+		return runImport(cfg, cfg.Args, getenv, stdout, stderr)
 	case "token":
 		t, err := loadToken(cfg.DataDir, getenv)
 		if err != nil {

@@ -19,6 +19,11 @@ const MaxBodyBytes = 8 << 20
 
 // ingest is POST /usage: one record or an array of records, all stored or none.
 func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
+	s.ingestKind(w, r, "")
+}
+
+// ingestKind stores a POST body of records as records of kind (KindPost when empty).
+func (s *Server) ingestKind(w http.ResponseWriter, r *http.Request, kind string) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
@@ -41,6 +46,9 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		refuse(w, err)
 		return
+	}
+	for i := range recs {
+		recs[i].Kind = kind
 	}
 	res, err := s.cfg.Store.Record(r.Context(), recs...)
 	var fe *stats.FieldError

@@ -11,6 +11,7 @@ var allRoutes = []struct{ method, path string }{
 	{"GET", "/stats/trend/model"}, {"GET", "/stats/trend/account"}, {"DELETE", "/stats/clear"},
 	{"GET", "/stats/db-info"}, {"GET", "/healthz"},
 	{"POST", "/v1/logs"}, {"POST", "/v1/metrics"}, {"POST", "/v1/traces"}, {"POST", "/ingest/litellm"},
+	{"GET", "/stats/export"}, {"POST", "/stats/import"},
 }
 
 // TestSecurityEveryRoute: on every route a foreign Host is refused even with the right token, the token

@@ -77,6 +77,7 @@ func (s *Server) routes() {
 	s.handle("/stats/clear", http.MethodDelete, s.clear)
 	s.handle("/stats/db-info", http.MethodGet, s.dbInfo)
 	s.handle("/app/show", http.MethodPost, s.showWindow)
+	s.transferRoutes()
 	s.webRoutes()
 	s.telemetryRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -2,6 +2,7 @@ package localapi
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tokenstats/tokenstats/stats"
+	"github.com/tokenstats/tokenstats/usage/transfer"
 )
 
 // The JSON shapes below are the origin design's contract; fields after the first five are additions.
@@ -162,9 +164,19 @@ func (s *Server) breakdown(d stats.Dimension) http.HandlerFunc {
 		if !ok {
 			return
 		}
+		asCSV, ok := csvAsked(w, r)
+		if !ok {
+			return
+		}
 		rows, err := s.cfg.Store.Breakdown(r.Context(), d, win, f)
 		if err != nil {
 			s.queryFailed(w, err)
+			return
+		}
+		if asCSV {
+			s.writeCSVTable(w, r, "by-"+d.String(), win, func(w io.Writer, withBOM bool) error {
+				return transfer.WriteBreakdownCSV(w, d, rows, withBOM)
+			})
 			return
 		}
 		out := make([]any, len(rows))
@@ -192,6 +204,10 @@ func (s *Server) trend(d stats.Dimension) http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
+		asCSV, ok := csvAsked(w, r)
+		if !ok {
+			return
+		}
 		if q.Granularity == stats.Hourly && hours > stats.MaxHourlyHours {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf(
 				"hourly trends cover at most %d hours (31 days); use granularity=daily for %d hours",
@@ -201,6 +217,13 @@ func (s *Server) trend(d stats.Dimension) http.HandlerFunc {
 		tr, err := s.cfg.Store.Trend(r.Context(), q)
 		if err != nil {
 			s.queryFailed(w, err)
+			return
+		}
+		if asCSV {
+			win := stats.TrendWindow(q.Granularity, q.End, hours)
+			s.writeCSVTable(w, r, "trend-"+d.String()+"-"+q.Granularity.String(), win, func(w io.Writer, withBOM bool) error {
+				return transfer.WriteTrendCSV(w, tr, s.cfg.Store.Location(), withBOM)
+			})
 			return
 		}
 		writeTrend(w, tr, hours) // the shape below, by hand for speed (trendjson.go)

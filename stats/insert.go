@@ -269,12 +269,16 @@ func (in *inserter) flushRows(ctx context.Context, conn *sql.Conn) error {
 }
 
 // seen stores the request ids of up to chunk records and returns a bit mask of the records whose id
-// was stored before (in an earlier transaction, this one, or earlier in part): the duplicates.
+// was stored before (in an earlier transaction, this one, or earlier in part), or that an export of this
+// store gave its own rows (ownExports): the duplicates.
 func (in *inserter) seen(ctx context.Context, conn *sql.Conn, part []Record) (uint64, error) {
-	var dups uint64
+	dups, err := in.ownExports(ctx, conn, part) // exported from this store and imported back
+	if err != nil {
+		return 0, err
+	}
 	in.hbuf, in.hidx = in.hbuf[:0], in.hidx[:0]
 	for i := range part {
-		if part[i].RequestID == "" {
+		if part[i].RequestID == "" || dups&(1<<i) != 0 {
 			continue
 		}
 		h := hashID(part[i].RequestID)

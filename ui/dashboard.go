@@ -140,7 +140,7 @@ func (d *Dashboard) build(a fyne.App) {
 	bar := container.NewBorder(nil, nil,
 		container.NewHBox(widget.NewLabel(lang.L("Range")),
 			container.NewGridWrap(fyne.NewSize(180, d.rangeSel.MinSize().Height), d.rangeSel), d.refresh),
-		container.NewHBox(clearBtn, settingsBtn), d.status)
+		container.NewHBox(d.exportButton(), clearBtn, settingsBtn), d.status)
 
 	d.tips = newTipLayer()
 	d.cards = newCards(d.tips)

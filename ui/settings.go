@@ -142,6 +142,7 @@ func (d *Dashboard) settingsForm() fyne.CanvasObject {
 		})
 		form.Append("CLIProxyAPI", container.NewBorder(nil, nil, nil, save, container.NewVBox(u, key)))
 	}
+	form.Append(lang.L("Import"), d.importButton())
 	if len(form.Items) == 0 {
 		return widget.NewLabel(lang.L("No settings are available."))
 	}

@@ -32,6 +32,8 @@ type wireRecord struct {
 	Timestamp     json.RawMessage `json:"timestamp"`
 	RequestID     *string         `json:"request_id"`
 	Source        *string         `json:"source"`
+	// AgentCost is what the reporting tool itself said the request cost, in US dollars.
+	AgentCost json.RawMessage `json:"agent_cost_usd"`
 	// Provider-native usage, normalised by the server (docs/usage-normalization.md): the usage object as
 	// the upstream returned it, or a whole response body or final stream event; provider is optional.
 	Usage    json.RawMessage `json:"usage"`
@@ -255,6 +257,12 @@ func (wr *wireRecord) record(now time.Time) (stats.Record, error) {
 			continue
 		}
 		*c.dst = v
+	}
+	if present(wr.AgentCost) {
+		if rec.AgentCost, err = parseUSD(wr.AgentCost); err != nil {
+			return rec, &stats.FieldError{Index: -1, Field: "agent_cost_usd", Msg: err.Error()}
+		}
+		rec.HasAgentCost = true
 	}
 	ts, err := parseTimestamp(wr.Timestamp, now)
 	if err != nil {

@@ -336,6 +336,17 @@
     }
   }
 
+  // setupDownload turns a choice of the Download menu into a download of the range shown: the server
+  // answers with Content-Disposition: attachment, so the page stays where it is.
+  function setupDownload() {
+    const sel = $('download');
+    sel.addEventListener('change', () => {
+      const path = sel.value;
+      sel.value = '';
+      if (path) window.location.assign(path + '&hours=' + hours);
+    });
+  }
+
   function start() {
     try {
       const saved = Number(localStorage.getItem('tokenstats.hours'));
@@ -367,6 +378,7 @@
     });
     setupTables();
     setupClear();
+    setupDownload();
     load();
     follow();
   }
