@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
 )
 
 // The CLIProxyAPI row shows the address and whether a key is saved, hands both to the app, clears the
@@ -31,16 +32,22 @@ func TestSettingsCLIProxyAPI(t *testing.T) {
 
 	test.Tap(button(t, d.win.Content(), "Settings"))
 	form := findForm(t, top(t, d))
-	if len(form.Items) != 1 || form.Items[0].Text != "CLIProxyAPI" {
-		t.Fatalf("settings show %d items, want the CLIProxyAPI row", len(form.Items))
+	var row *widget.FormItem
+	for _, it := range form.Items {
+		if it.Text == "CLIProxyAPI" {
+			row = it
+		}
 	}
-	entries := entriesOf(form)
+	if row == nil {
+		t.Fatalf("settings show no CLIProxyAPI row among %d items", len(form.Items))
+	}
+	entries := entriesOf(&widget.Form{Items: []*widget.FormItem{row}})
 	if len(entries) != 2 || entries[0].Text != "http://127.0.0.1:8317" || !entries[1].Password || entries[1].PlaceHolder != "Management key (saved; type to replace)" {
 		t.Fatalf("entries: %d, address %q, key hidden %v, placeholder %q", len(entries), entries[0].Text, entries[1].Password, entries[1].PlaceHolder)
 	}
 	entries[0].SetText(" http://127.0.0.1:9000 ")
 	entries[1].SetText("new-key")
-	test.Tap(button(t, form.Items[0].Widget, "Save"))
+	test.Tap(button(t, row.Widget, "Save"))
 	if gotURL != "http://127.0.0.1:9000" || gotKey != "new-key" {
 		t.Errorf("saved %q, %q", gotURL, gotKey)
 	}
@@ -51,7 +58,7 @@ func TestSettingsCLIProxyAPI(t *testing.T) {
 
 	refuse = true
 	entries[1].SetText("other")
-	test.Tap(button(t, form.Items[0].Widget, "Save"))
+	test.Tap(button(t, row.Widget, "Save"))
 	if msg := labels(top(t, d)); !contains(msg, "TOKENSTATS_CLIPROXYAPI_KEY") {
 		t.Errorf("the refusal is not shown: %v", msg)
 	}
