@@ -263,8 +263,11 @@ func desktopE2E(t *testing.T, bin string) {
 	}
 
 	want := func(tokens, requests, lastHour int64) string {
-		return fmt.Sprintf("Token Stats — today %s tokens · %s requests · last hour %s",
-			ui.Short(tokens), ui.Short(requests), ui.Short(lastHour))
+		reqs := fmt.Sprintf("%s requests", ui.Short(requests))
+		if requests == 1 {
+			reqs = "1 request"
+		}
+		return fmt.Sprintf("Token Stats — today %s tokens · %s · last hour %s tokens", ui.Short(tokens), reqs, ui.Short(lastHour))
 	}
 	var tip sniToolTip
 	if err := waitFor(10*time.Second, func() error {

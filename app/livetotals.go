@@ -38,14 +38,20 @@ func queryLiveTotals(ctx context.Context, st *stats.Store, now time.Time) (liveT
 	return liveTotals{Today: today.Totals, LastHour: hour.Totals}, nil
 }
 
-// tooltipText is the tray tooltip, e.g. "Token Stats — today 1.2M tokens · 345 requests · last hour 56K".
+// tooltipText is the tray tooltip, e.g. "Token Stats — today 1.2M tokens · 345 requests · last hour 56K
+// tokens".
 func tooltipText(t liveTotals) string {
-	return lang.L("Token Stats — today {{.Today}} tokens · {{.Requests}} requests · last hour {{.LastHour}}",
+	return lang.L("Token Stats — today {{.Today}} tokens · {{.Requests}} · last hour {{.LastHour}} tokens",
 		map[string]any{
 			"Today":    ui.Short(t.Today.TotalTokens()),
-			"Requests": ui.Short(t.Today.Requests),
+			"Requests": requestsText(t.Today.Requests),
 			"LastHour": ui.Short(t.LastHour.TotalTokens()),
 		})
+}
+
+// requestsText is "1 request" or "345 requests" (shortened: "1.2K requests").
+func requestsText(n int64) string {
+	return ui.Plural(n, "1 request", "{{.Count}} requests", map[string]any{"Count": ui.Short(n)})
 }
 
 const (

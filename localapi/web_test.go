@@ -343,8 +343,13 @@ func TestChartRoutes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		_, font, err := h.api.webAssets()
+		if err != nil {
+			t.Fatal(err)
+		}
 		var want bytes.Buffer
-		if err := chart.SVG(&want, chart.FromTrend(tr), chart.Options{Width: c.width, Height: c.height, Dark: c.dark}); err != nil {
+		if _, err := chart.SVG(&want, chart.FromTrend(tr, h.now, "en"), chart.Options{Width: c.width, Height: c.height, Dark: c.dark,
+			Font: font, NoDataText: chart.DefaultNoDataText, PartialText: "in progress"}); err != nil {
 			t.Fatal(err)
 		}
 		if body != want.String() {
