@@ -21,7 +21,7 @@ type cardData struct {
 // card is one summary card: a caption, a value whose tooltip is the exact value and what it includes,
 // and a note under it.
 type card struct {
-	caption string                                       // untranslated key
+	caption string                                     // untranslated key
 	show    func(d cardData) (value, tip, note string) // translated texts
 	text    *hoverText
 	note    *widget.Label

@@ -22,10 +22,10 @@ import (
 // and an empty state takes its place when there is nothing to show.
 type breakdownTable struct {
 	dim     stats.Dimension
-	rows    []tableRow // as the store gave them, with shares
-	view    []tableRow // filtered and sorted: what the table shows
+	rows    []tableRow              // as the store gave them, with shares
+	view    []tableRow              // filtered and sorted: what the table shows
 	paint   map[string]chart.Swatch // the top names as a chart of this dimension would paint them
-	cols    []column   // the columns shown
+	cols    []column                // the columns shown
 	sortCol column
 	desc    bool
 	widths  map[column]float32
@@ -333,9 +333,11 @@ func (r *cellRenderer) MinSize() fyne.Size {
 	return fyne.NewSize(m.Width+dotSize, m.Height)
 }
 
-func (r *cellRenderer) Refresh()                     { r.Layout(r.c.Size()) }
-func (r *cellRenderer) Objects() []fyne.CanvasObject { return []fyne.CanvasObject{r.c.dot.Raster, r.c.text} }
-func (r *cellRenderer) Destroy()                     {}
+func (r *cellRenderer) Refresh() { r.Layout(r.c.Size()) }
+func (r *cellRenderer) Objects() []fyne.CanvasObject {
+	return []fyne.CanvasObject{r.c.dot.Raster, r.c.text}
+}
+func (r *cellRenderer) Destroy() {}
 
 // headerCell is a column header: a bold title with an optional small second line ("incl. cached"), a
 // click sorts by the column.
@@ -409,5 +411,7 @@ func (r *headerRenderer) Refresh() {
 	r.h.title.Refresh()
 	r.h.note.Refresh()
 }
-func (r *headerRenderer) Objects() []fyne.CanvasObject { return []fyne.CanvasObject{r.h.title, r.h.note} }
-func (r *headerRenderer) Destroy()                     {}
+func (r *headerRenderer) Objects() []fyne.CanvasObject {
+	return []fyne.CanvasObject{r.h.title, r.h.note}
+}
+func (r *headerRenderer) Destroy() {}
