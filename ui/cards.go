@@ -59,7 +59,7 @@ func newCards(tips *tipLayer) *cards {
 			}
 			if d.hasSaved {
 				if note != "" {
-					note += " · "
+					note += "\n"
 				}
 				note += lang.L("saved {{.Amount}}", map[string]any{"Amount": MoneyShort(d.saved)})
 				tip += "\n" + lang.L("saved {{.Amount}}", map[string]any{"Amount": d.saved.String()})
@@ -91,7 +91,6 @@ func newCards(tips *tipLayer) *cards {
 		cd.text.label.TextStyle.Bold = true
 		cd.note = widget.NewLabel("")
 		cd.note.SizeName = theme.SizeNameCaptionText
-		cd.note.Truncation = fyne.TextTruncateEllipsis
 		objs[i] = widget.NewCard("", lang.L(cd.caption), container.NewVBox(cd.text, cd.note))
 	}
 	c.box = container.NewGridWithColumns(len(objs), objs...)

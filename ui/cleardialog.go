@@ -140,7 +140,8 @@ func (d *Dashboard) runClear(c clearChoice, now time.Time) {
 				dialog.ShowError(err, d.win)
 				return
 			}
-			d.setStatus(Plural(n, "Deleted 1 record.", "Deleted {{.Count}} records."))
+			d.notice = Plural(n, "Deleted 1 record.", "Deleted {{.Count}} records.")
+			d.setStatus(d.notice)
 			d.ask(true)
 		}
 	})

@@ -106,7 +106,8 @@ type Dashboard struct {
 	stale      bool  // data changed while hidden
 	pending    int   // background jobs not yet applied, for tests
 	shown      int64 // records in the store at the last applied refresh, for tests
-	refreshes  int64 // data refreshes applied, for tests
+	refreshes  int64  // data refreshes applied, for tests
+	notice     string // said in the status line with the next refresh (UI thread)
 	slideStop  func() bool
 	debounce   *time.Timer
 	cond       *sync.Cond
@@ -572,7 +573,11 @@ func (d *Dashboard) apply(s *snapshot) {
 		t.setRows(s.rows[dim])
 	}
 	d.showSetup(s.records == 0 || d.setupOpen)
-	d.setStatus(lang.L("Updated {{.Time}}", map[string]any{"Time": d.clock.Now().In(d.loc()).Format("15:04:05")}))
+	status := lang.L("Updated {{.Time}}", map[string]any{"Time": d.clock.Now().In(d.loc()).Format("15:04:05")})
+	if d.notice != "" {
+		status, d.notice = d.notice+" · "+status, ""
+	}
+	d.setStatus(status)
 }
 
 // showSetup shows or hides the first-run panel: shown while nothing is recorded, and whenever the user

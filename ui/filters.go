@@ -118,7 +118,7 @@ type chip struct {
 func newChip(d stats.Dimension, name string, remove func()) *chip {
 	c := &chip{dim: d, name: name}
 	kind := widget.NewLabel(lang.L(dimTitle[d]))
-	kind.Importance = widget.LowImportance
+	kind.SizeName = theme.SizeNameCaptionText
 	label := widget.NewLabel(elide(shownName(name), 48))
 	c.remove = widget.NewButtonWithIcon("", theme.CancelIcon(), remove)
 	c.remove.Importance = widget.LowImportance
@@ -126,7 +126,7 @@ func newChip(d stats.Dimension, name string, remove func()) *chip {
 	bg.StrokeColor = theme.Color(theme.ColorNamePrimary)
 	bg.StrokeWidth = 1
 	bg.CornerRadius = theme.InputRadiusSize() * 2
-	row := container.NewHBox(kind, label, c.remove)
+	row := container.NewHBox(container.NewCenter(kind), label, c.remove)
 	c.obj = container.NewStack(bg, row)
 	c.ExtendBaseWidget(c)
 	return c

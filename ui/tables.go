@@ -318,11 +318,11 @@ type cellRenderer struct{ c *tableCell }
 
 func (r *cellRenderer) Layout(s fyne.Size) {
 	x := float32(0)
-	if r.c.dot.Visible() {
-		x = theme.InnerPadding()
+	if r.c.dot.Visible() { // the dot sits in the label's left padding, the text just after it
+		pad := theme.InnerPadding()
 		r.c.dot.Resize(fyne.NewSize(dotSize, dotSize))
-		r.c.dot.Move(fyne.NewPos(x, (s.Height-dotSize)/2))
-		x += dotSize - theme.InnerPadding()/2
+		r.c.dot.Move(fyne.NewPos(pad/2, (s.Height-dotSize)/2))
+		x = pad/2 + dotSize + 2 - pad
 	}
 	r.c.text.Resize(fyne.NewSize(s.Width-x, s.Height))
 	r.c.text.Move(fyne.NewPos(x, 0))

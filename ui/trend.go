@@ -263,6 +263,13 @@ func (c *chartImage) CreateRenderer() fyne.WidgetRenderer {
 type chartRenderer struct{ c *chartImage }
 
 func (r *chartRenderer) Layout(s fyne.Size) {
+	// A window smaller than its content can leave the chart no height; Fyne's software painter fails
+	// on an image without one, so it is hidden until there is room.
+	if s.Width < 1 || s.Height < 1 {
+		r.c.image.Hide()
+	} else {
+		r.c.image.Show()
+	}
 	r.c.image.Resize(s)
 	r.c.image.Move(fyne.NewPos(0, 0))
 	sc := float32(1)
