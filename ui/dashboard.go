@@ -103,9 +103,9 @@ type Dashboard struct {
 	liveChart  bool // a chart redraw is due to new records: at most one per liveChartGap
 	chartTimer bool // a timer will kick the worker for a deferred live redraw
 	visible    bool
-	stale      bool  // data changed while hidden
-	pending    int   // background jobs not yet applied, for tests
-	shown      int64 // records in the store at the last applied refresh, for tests
+	stale      bool   // data changed while hidden
+	pending    int    // background jobs not yet applied, for tests
+	shown      int64  // records in the store at the last applied refresh, for tests
 	refreshes  int64  // data refreshes applied, for tests
 	notice     string // said in the status line with the next refresh (UI thread)
 	slideStop  func() bool

@@ -73,7 +73,7 @@ func TestNextSlide(t *testing.T) {
 		t.Errorf("UTC: %v", got)
 	}
 	odd := time.FixedZone("LMT-0:44:30", -(44*60 + 30)) // Monrovia before 1972
-	local := time.Date(1970, 6, 1, 10, 59, 45, 0, odd)   // 11:44:15 UTC
+	local := time.Date(1970, 6, 1, 10, 59, 45, 0, odd)  // 11:44:15 UTC
 	if got := nextSlide(local, odd); !got.Equal(time.Date(1970, 6, 1, 11, 0, 0, 0, odd)) {
 		t.Errorf("hour boundary 15 s away, before the next UTC minute: %v", got.In(odd))
 	}
