@@ -140,8 +140,7 @@ func (d *Dashboard) runClear(c clearChoice, now time.Time) {
 				dialog.ShowError(err, d.win)
 				return
 			}
-			d.notice = Plural(n, "Deleted 1 record.", "Deleted {{.Count}} records.")
-			d.setStatus(d.notice)
+			d.notify(Plural(n, "Deleted 1 record.", "Deleted {{.Count}} records."))
 			d.ask(true)
 		}
 	})

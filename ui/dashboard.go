@@ -107,8 +107,10 @@ type Dashboard struct {
 	pending    int    // background jobs not yet applied, for tests
 	shown      int64  // records in the store at the last applied refresh, for tests
 	refreshes  int64  // data refreshes applied, for tests
-	notice     string // said in the status line with the next refresh (UI thread)
+	notice     string    // said in the status line with each refresh until noticeEnd (UI thread)
+	noticeEnd  time.Time
 	slideStop  func() bool
+	stops      []func() bool // pending later calls, stopped by Close
 	debounce   *time.Timer
 	cond       *sync.Cond
 }
@@ -203,7 +205,7 @@ func (d *Dashboard) build(a fyne.App) {
 		d.mu.Unlock()
 		d.askChart()
 	}, d.chartResized)
-	d.onboard = newOnboarding(d.deps.IngestURL, d.deps.Token, func(s string) { a.Clipboard().SetContent(s) })
+	d.onboard = newOnboarding(d.deps.IngestURL, d.deps.Token, func(s string) { a.Clipboard().SetContent(s) }, d.later)
 	d.onboard.obj.Hide()
 
 	pane := func(a, b stats.Dimension) *container.AppTabs {
@@ -272,7 +274,21 @@ func (d *Dashboard) Close() {
 	if d.slideStop != nil {
 		d.slideStop()
 	}
+	for _, stop := range d.stops {
+		stop()
+	}
+	d.stops = nil
 	d.mu.Unlock()
+}
+
+// later calls f after a while on the window's clock, unless the window is closed first.
+func (d *Dashboard) later(wait time.Duration, f func()) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ctx.Err() != nil {
+		return
+	}
+	d.stops = append(d.stops, d.clock.AfterFunc(wait, f))
 }
 
 // follow turns store changes into refreshes of a visible window, or marks a hidden one stale.
@@ -574,8 +590,8 @@ func (d *Dashboard) apply(s *snapshot) {
 	}
 	d.showSetup(s.records == 0 || d.setupOpen)
 	status := lang.L("Updated {{.Time}}", map[string]any{"Time": d.clock.Now().In(d.loc()).Format("15:04:05")})
-	if d.notice != "" {
-		status, d.notice = d.notice+" · "+status, ""
+	if d.notice != "" && d.clock.Now().Before(d.noticeEnd) {
+		status = d.notice + " · " + status
 	}
 	d.setStatus(status)
 }
@@ -604,6 +620,15 @@ func (d *Dashboard) toggleSetup() {
 }
 
 func (d *Dashboard) setStatus(s string) { d.status.SetText(s) }
+
+// noticeFor is how long a notice ("Deleted 12 records.") stays in the status line.
+const noticeFor = 10 * time.Second
+
+// notify says s in the status line, and keeps saying it beside "Updated …" for a while.
+func (d *Dashboard) notify(s string) {
+	d.notice, d.noticeEnd = s, d.clock.Now().Add(noticeFor)
+	d.setStatus(s)
+}
 
 // loc is the zone times are shown in: the store's.
 func (d *Dashboard) loc() *time.Location {

@@ -89,6 +89,7 @@ func TestTablesSortByEveryColumnFilterAndEmptyState(t *testing.T) {
 	)
 	d := newTestDashboard(t, st, Settings{})
 	d.win.Resize(fyne.NewSize(2400, 900)) // every column in view
+	d.waitIdle()
 	for c := colName; c < numColumns; c++ {
 		if columnInfo[c].optional {
 			d.setColumn(c, true)

@@ -42,7 +42,7 @@ type onboarding struct {
 	obj    fyne.CanvasObject
 }
 
-func newOnboarding(url string, token func() string, copyText func(string)) *onboarding {
+func newOnboarding(url string, token func() string, copyText func(string), later func(time.Duration, func())) *onboarding {
 	o := &onboarding{url: url, token: token}
 	title := widget.NewLabel(lang.L("No usage recorded yet"))
 	title.TextStyle.Bold = true
@@ -61,11 +61,11 @@ func newOnboarding(url string, token func() string, copyText func(string)) *onbo
 
 	form := widget.NewForm(
 		widget.NewFormItem(lang.L("Ingest URL"), container.NewBorder(nil, nil, nil,
-			copyButton(lang.L("Copy"), func() { copyText(url) }), urlL)),
+			copyButton(lang.L("Copy"), func() { copyText(url) }, later), urlL)),
 		widget.NewFormItem(lang.L("Access token"), container.NewBorder(nil, nil, nil,
-			container.NewHBox(o.reveal, copyButton(lang.L("Copy token"), func() { copyText(o.token()) })), o.tokenL)),
+			container.NewHBox(o.reveal, copyButton(lang.L("Copy token"), func() { copyText(o.token()) }, later)), o.tokenL)),
 		widget.NewFormItem(lang.L("Try it"), container.NewBorder(nil, nil, nil,
-			copyButton(lang.L("Copy command"), func() { copyText(curlCommand(url, o.token())) }), o.curlL)),
+			copyButton(lang.L("Copy command"), func() { copyText(curlCommand(url, o.token())) }, later), o.curlL)),
 	)
 	o.obj = widget.NewCard("", "", container.NewVBox(title, intro, form))
 	o.refresh()
@@ -75,14 +75,15 @@ func newOnboarding(url string, token func() string, copyText func(string)) *onbo
 // copiedFor is how long a Copy button says "Copied" after a click.
 const copiedFor = 2 * time.Second
 
-// copyButton is a button that copies and then says so for a moment, so a click is seen to work.
-func copyButton(label string, copyIt func()) *widget.Button {
+// copyButton is a button that copies and then says so for a moment, so a click is seen to work; later
+// runs a function after a while (the dashboard's clock, so closing the window stops it).
+func copyButton(label string, copyIt func(), later func(time.Duration, func())) *widget.Button {
 	b := widget.NewButtonWithIcon(label, theme.ContentCopyIcon(), nil)
 	b.OnTapped = func() {
 		copyIt()
 		b.SetText(lang.L("Copied"))
 		b.SetIcon(theme.ConfirmIcon())
-		time.AfterFunc(copiedFor, func() {
+		later(copiedFor, func() {
 			fyne.Do(func() {
 				b.SetText(label)
 				b.SetIcon(theme.ContentCopyIcon())
