@@ -107,7 +107,7 @@ type Dashboard struct {
 	pending    int    // background jobs not yet applied, for tests
 	shown      int64  // records in the store at the last applied refresh, for tests
 	refreshes  int64  // data refreshes applied, for tests
-	notice     string    // said in the status line with each refresh until noticeEnd (UI thread)
+	notice     string // said in the status line with each refresh until noticeEnd (UI thread)
 	noticeEnd  time.Time
 	slideStop  func() bool
 	stops      []func() bool // pending later calls, stopped by Close
