@@ -203,6 +203,7 @@
         loadSeq++;
         CHARTS.forEach((d, i) => {
           charts[d] = chartData[i];
+          charts[d].query = cq;
         });
         dims.forEach((d, i) => {
           tables[d].rows = toRows(rows[i].data, d);
@@ -257,14 +258,15 @@
     if (saved !== null) note += ' · ' + t('saved {{.Amount}}', { Amount: money(saved) });
     setCard('card-cached', short(cached), exact(cached) + '\n' + t('hit rate = cached ÷ input'), cached, note);
     setCard('card-requests', exact(n('total_requests')), exact(n('total_requests')), n('total_requests'));
-    const cost = usdNanos(d.estimated_cost_usd) || 0;
+    const cost = usdNanos(d.estimated_cost_usd);
     const unpriced = n('unpriced_requests');
-    let costTitle = '$' + String(d.estimated_cost_usd === null ? 0 : d.estimated_cost_usd);
+    // No price for any request: the cost is unknown ("—"), not $0.
+    let costTitle = cost === null ? t('No price for this model') : '$' + String(d.estimated_cost_usd);
     if (n('agent_requests') > 0) {
       costTitle += '\n' + plural(n('agent_requests'), 'The tools reported {{.Amount}} for 1 of these requests',
         'The tools reported {{.Amount}} for {{.Count}} of these requests', { Amount: money(usdNanos(d.agent_cost_usd)) });
     }
-    setCard('card-cost', money(cost), costTitle, d.estimated_cost_usd === null ? 0 : d.estimated_cost_usd,
+    setCard('card-cost', cost === null ? '—' : money(cost), costTitle, cost === null ? '' : d.estimated_cost_usd,
       unpriced > 0 ? plural(unpriced, '1 request unpriced', '{{.Count}} requests unpriced') : '');
     setCard('card-accounts', exact(n('unique_accounts')), exact(n('unique_accounts')), n('unique_accounts'));
     setCard('card-models', exact(n('unique_models')), exact(n('unique_models')), n('unique_models'));
@@ -481,6 +483,7 @@
       const img = $('chart-' + dim);
       img.src = c.image;
       img.dataset.seq = String(loadSeq);
+      img.dataset.query = c.query; // what was asked, so a test can ask the API the same
     }
     const c = charts.model;
     if (c) {
