@@ -440,7 +440,9 @@ func TestBrowserTab(t *testing.T) {
 		seq = b.loaded(24, seq)
 	}
 	click("pick gemini", `#panel-left tr[data-name="gemini-2.5-pro"] td.name`)
-	chips := func() []string { return eval[[]string](b, `[...document.querySelectorAll('.chip')].map(c => c.dataset.dim + ':' + c.dataset.name)`) }
+	chips := func() []string {
+		return eval[[]string](b, `[...document.querySelectorAll('.chip')].map(c => c.dataset.dim + ':' + c.dataset.name)`)
+	}
 	if got := chips(); strings.Join(got, ",") != "model:gemini-2.5-pro" {
 		t.Errorf("chips %v", got)
 	}
