@@ -111,18 +111,27 @@ func (s *Server) chartInput(ctx context.Context, cr *chartRequest) (chart.Input,
 	return in, tr, nil
 }
 
+// chartFor reads a chart route's question and the chart's input; on a bad question or a failed query
+// it has answered and ok is false.
+func (s *Server) chartFor(w http.ResponseWriter, r *http.Request, d stats.Dimension) (cr chartRequest, in chart.Input, tr stats.Trend, ok bool) {
+	cr, err := s.parseChart(r, d)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return cr, in, tr, false
+	}
+	if in, tr, err = s.chartInput(r.Context(), &cr); err != nil {
+		s.queryFailed(w, err)
+		return cr, in, tr, false
+	}
+	return cr, in, tr, true
+}
+
 // chartSVG is GET /stats/chart/{dim}.svg: the trend drawn by the same code and policy as the window.
 // SVG text is drawn by the viewer's fonts; the tab itself uses the PNG of chartJSON.
 func (s *Server) chartSVG(d stats.Dimension) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		cr, err := s.parseChart(r, d)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		in, _, err := s.chartInput(r.Context(), &cr)
-		if err != nil {
-			s.queryFailed(w, err)
+		cr, in, _, ok := s.chartFor(w, r, d)
+		if !ok {
 			return
 		}
 		var buf bytes.Buffer
@@ -184,14 +193,8 @@ var patternNames = map[chart.Pattern]string{chart.Solid: "solid", chart.Stripes:
 // of the store, so the picture and the numbers agree.
 func (s *Server) chartJSON(d stats.Dimension) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		cr, err := s.parseChart(r, d)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		in, tr, err := s.chartInput(r.Context(), &cr)
-		if err != nil {
-			s.queryFailed(w, err)
+		cr, in, tr, ok := s.chartFor(w, r, d)
+		if !ok {
 			return
 		}
 		img, lay, err := chart.PNG(in, cr.opt)

@@ -10,7 +10,6 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -23,27 +22,11 @@ import (
 	"github.com/tokenstats/tokenstats/stats"
 )
 
-// newTabHarness is newWebHarness with the store's options and the server's config chosen by the test.
+// newTabHarness is newWebHarness at a fixed time, with the store's options and the server's config
+// chosen by the test.
 func newTabHarness(t *testing.T, opt stats.Options, cfg func(*Config)) *webHarness {
 	t.Helper()
-	opt.Location = time.UTC
-	store, _, err := stats.Open(filepath.Join(t.TempDir(), "tab.db"), opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, store: store, now: time.Date(2026, 1, 22, 16, 30, 0, 0, time.UTC)}
-	c := Config{Store: store, Token: testToken, Version: "test", Now: func() time.Time { return h.now }}
-	if cfg != nil {
-		cfg(&c)
-	}
-	api := New(c)
-	h.srv = httptest.NewServer(api)
-	t.Cleanup(func() {
-		api.Shutdown()
-		h.srv.Close()
-		store.Close()
-	})
-	return &webHarness{h, api}
+	return openWebHarness(t, time.Date(2026, 1, 22, 16, 30, 0, 0, time.UTC), opt, cfg)
 }
 
 func (h *webHarness) record(recs ...stats.Record) {

@@ -127,16 +127,7 @@ func TestRowClickFiltersTheWholeWindow(t *testing.T) {
 		}
 		for _, dim := range dims {
 			own := f // each table leaves out its own dimension
-			switch dim {
-			case stats.ByModel:
-				own.Models = nil
-			case stats.ByAccount:
-				own.Accounts = nil
-			case stats.BySource:
-				own.Sources = nil
-			case stats.ByCredential:
-				own.Credentials = nil
-			}
+			setValues(&own, dim, nil)
 			if got, exp := rowsOf(d.tables[dim]), want(t, st, dim, w, own); !sameTotals(got, exp) {
 				t.Errorf("filter %+v: %s table %v, the store says %v", f, dim, got, exp)
 			}

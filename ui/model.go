@@ -118,21 +118,33 @@ func filterRows(rows []tableRow, q string) []tableRow {
 // unpriced tells whether none of a row's requests has a price: its cost is unknown, not $0.
 func unpriced(t stats.Totals) bool { return t.Requests > 0 && t.Unpriced >= t.Requests }
 
-// sortKey is what a column sorts by; rows without a price sort below every priced one.
-func sortKey(r tableRow, c column) float64 {
+// count is the number of a column that counts requests or tokens, false for the other columns.
+func count(r tableRow, c column) (int64, bool) {
 	switch c {
 	case colRequests:
-		return float64(r.Requests)
+		return r.Requests, true
 	case colInput:
-		return float64(r.InputTokens)
+		return r.InputTokens, true
 	case colCached:
-		return float64(r.CachedTokens)
+		return r.CachedTokens, true
 	case colCreation:
-		return float64(r.CacheCreationTokens)
+		return r.CacheCreationTokens, true
 	case colOutput:
-		return float64(r.OutputTokens)
+		return r.OutputTokens, true
 	case colReasoning:
-		return float64(r.ReasoningTokens)
+		return r.ReasoningTokens, true
+	case colTotal:
+		return r.TotalTokens(), true
+	}
+	return 0, false
+}
+
+// sortKey is what a column sorts by; rows without a price sort below every priced one.
+func sortKey(r tableRow, c column) float64 {
+	if n, ok := count(r, c); ok {
+		return float64(n)
+	}
+	switch c {
 	case colHitRate:
 		if r.InputTokens == 0 {
 			return 0
@@ -143,7 +155,7 @@ func sortKey(r tableRow, c column) float64 {
 			return -1
 		}
 		return float64(r.Cost)
-	case colTotal, colShare:
+	case colShare:
 		return float64(r.TotalTokens())
 	}
 	return 0
@@ -167,29 +179,20 @@ func sortRows(rows []tableRow, c column, desc bool) {
 }
 
 // cell is the text a table cell shows and the exact value its tooltip shows. Requests are exact in the
-// cell too: they are few enough to read.
+// cell too: they are few enough to read; tokens are shortened.
 func cell(r tableRow, c column) (text, tip string) {
-	num := func(n int64) (string, string) { return Short(n), Exact(n) }
+	if n, ok := count(r, c); ok {
+		if c == colRequests {
+			return Exact(n), Exact(n)
+		}
+		return Short(n), Exact(n)
+	}
 	switch c {
 	case colName:
 		return shownName(r.Name), shownName(r.Name)
-	case colRequests:
-		return Exact(r.Requests), Exact(r.Requests)
-	case colInput:
-		return num(r.InputTokens)
-	case colCached:
-		return num(r.CachedTokens)
-	case colCreation:
-		return num(r.CacheCreationTokens)
-	case colOutput:
-		return num(r.OutputTokens)
-	case colReasoning:
-		return num(r.ReasoningTokens)
 	case colHitRate:
 		p := percent(r.CachedTokens, r.InputTokens)
 		return p, p
-	case colTotal:
-		return num(r.TotalTokens())
 	case colCost:
 		return costText(r.Totals)
 	case colShare:
