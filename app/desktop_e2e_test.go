@@ -264,7 +264,7 @@ func desktopE2E(t *testing.T, bin string) {
 	}
 
 	want := func(tokens, requests, lastHour int64) string {
-		reqs := fmt.Sprintf("%s requests", ui.Short(requests))
+		reqs := fmt.Sprintf("%s requests", ui.Exact(requests))
 		if requests == 1 {
 			reqs = "1 request"
 		}

@@ -38,7 +38,7 @@ func queryLiveTotals(ctx context.Context, st *stats.Store, now time.Time) (liveT
 	return liveTotals{Today: today.Totals, LastHour: hour.Totals}, nil
 }
 
-// tooltipText is the tray tooltip, e.g. "Token Stats — today 1.2M tokens · 345 requests · last hour 56K
+// tooltipText is the tray tooltip, e.g. "Token Stats — today 1.2M tokens · 1,345 requests · last hour 56K
 // tokens".
 func tooltipText(t liveTotals) string {
 	return lang.L("Token Stats — today {{.Today}} tokens · {{.Requests}} · last hour {{.LastHour}} tokens",
@@ -49,10 +49,8 @@ func tooltipText(t liveTotals) string {
 		})
 }
 
-// requestsText is "1 request" or "345 requests" (shortened: "1.2K requests").
-func requestsText(n int64) string {
-	return ui.Plural(n, "1 request", "{{.Count}} requests", map[string]any{"Count": ui.Short(n)})
-}
+// requestsText is "1 request" or "12,345 requests": request counts are exact everywhere.
+func requestsText(n int64) string { return ui.Plural(n, "1 request", "{{.Count}} requests") }
 
 const (
 	// liveMinGap coalesces bursts: after a query, the next waits at least this long, so the tray costs

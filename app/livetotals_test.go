@@ -51,6 +51,10 @@ func TestTodayWindowStartsAtLocalMidnight(t *testing.T) {
 	if s := tooltipText(got); s != "Token Stats — today 165 tokens · 1 request · last hour 1.2K tokens" {
 		t.Errorf("tooltip with one request %q", s)
 	}
+	got.Today.Requests = 20_345
+	if s := tooltipText(got); s != "Token Stats — today 165 tokens · 20,345 requests · last hour 1.2K tokens" {
+		t.Errorf("tooltip with many requests %q (counts are exact)", s)
+	}
 }
 
 // A burst of writes is coalesced: the totals come out right and far fewer queries run than records.
