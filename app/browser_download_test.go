@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/browser"
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 )
 
@@ -39,14 +39,14 @@ func TestBrowserTabDownloads(t *testing.T) {
 
 	dir := t.TempDir()
 	on := true
-	if _, err := chromedp.CallBrowser(tab, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
-		Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dir, EventsEnabled: &on}); err != nil {
+	if _, err := chromedp.CallBrowser(tab, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dir, EventsEnabled: &on}); err != nil {
 		t.Fatal(err)
 	}
-	begun := make(chan browser.EventDownloadWillBegin, 1)
-	finished := make(chan browser.EventDownloadProgress, 1)
+	begun := make(chan cdpbrowser.EventDownloadWillBegin, 1)
+	finished := make(chan cdpbrowser.EventDownloadProgress, 1)
 	go func() {
-		for ev, err := range chromedp.BrowserEvents(tab, browser.DownloadWillBegin) {
+		for ev, err := range chromedp.BrowserEvents(tab, cdpbrowser.DownloadWillBegin) {
 			if err != nil {
 				return
 			}
@@ -54,11 +54,11 @@ func TestBrowserTabDownloads(t *testing.T) {
 		}
 	}()
 	go func() {
-		for ev, err := range chromedp.BrowserEvents(tab, browser.DownloadProgress) {
+		for ev, err := range chromedp.BrowserEvents(tab, cdpbrowser.DownloadProgress) {
 			if err != nil {
 				return
 			}
-			if ev.State == browser.DownloadProgressStateCompleted || ev.State == browser.DownloadProgressStateCanceled {
+			if ev.State == cdpbrowser.DownloadProgressStateCompleted || ev.State == cdpbrowser.DownloadProgressStateCanceled {
 				finished <- ev
 			}
 		}
@@ -72,7 +72,7 @@ func TestBrowserTabDownloads(t *testing.T) {
 		s.value = '/stats/export?format=csv'; s.dispatchEvent(new Event('change')); return s.value === ''; })()`)); err != nil {
 		t.Fatal(err)
 	}
-	var will browser.EventDownloadWillBegin
+	var will cdpbrowser.EventDownloadWillBegin
 	select {
 	case will = <-begun:
 	case <-ctx.Done():
@@ -83,7 +83,7 @@ func TestBrowserTabDownloads(t *testing.T) {
 	}
 	select {
 	case ev := <-finished:
-		if ev.State != browser.DownloadProgressStateCompleted {
+		if ev.State != cdpbrowser.DownloadProgressStateCompleted {
 			t.Fatalf("download %s", ev.State)
 		}
 	case <-ctx.Done():

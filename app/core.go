@@ -64,7 +64,9 @@ func startCore(cfg Config, getenv func(string) string, log *slog.Logger) (*Core,
 			"listen", cfg.Listen)
 	}
 	c.API = localapi.New(localapi.Config{Store: store, Token: token, Version: Version(),
-		AllowedHosts: extraHosts(cfg.Listen), Logger: log})
+		AllowedHosts: extraHosts(cfg.Listen), Logger: log,
+		// The browser tab speaks the language chosen in the settings ("" follows the browser).
+		Language: func() string { s, _ := loadSettings(cfg.DataDir); return s.Language }})
 	c.listener, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fail(fmt.Errorf("listen on %s: %w", cfg.Listen, err))

@@ -53,6 +53,7 @@ func runDesktop(cfg Config, getenv func(string) string, stdout, stderr io.Writer
 	settings := newSettingsBackend(cfg, getenv, core.API.SetToken)
 
 	var dash *ui.Dashboard
+	var restart atomic.Bool
 	onClose := func() {
 		// With a tray to come back from, closing hides the window and the listener keeps recording;
 		// without one, a hidden window could not be reopened, so closing quits.
@@ -68,6 +69,12 @@ func runDesktop(cfg Config, getenv func(string) string, stdout, stderr io.Writer
 		Token:     core.API.Token,
 		Settings:  settings.forUI(),
 		OnClose:   onClose,
+		// Quit, and start again once the data folder is free (after core.Close below).
+		Restart: func() error {
+			restart.Store(true)
+			fyne.Do(a.Quit)
+			return nil
+		},
 	})
 	core.API.SetOnShow(dash.Show)
 
@@ -112,6 +119,12 @@ func runDesktop(cfg Config, getenv func(string) string, stdout, stderr io.Writer
 		code.Store(1)
 	}
 	log.Info("Token Stats stopped")
+	if restart.Load() && code.Load() == 0 {
+		if err := restartSelf(); err != nil {
+			fmt.Fprintln(stderr, "tokenstats:", err)
+			return 1
+		}
+	}
 	return int(code.Load())
 }
 

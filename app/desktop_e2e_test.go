@@ -29,7 +29,8 @@ import (
 // written for the test standing in for the panel. The test re-runs itself inside dbus-run-session, so the
 // watcher and the app share a private session bus.
 //
-// TOKENSTATS_SCREENSHOT=<file.png> also saves the window's screenshot there (docs/screenshots).
+// TOKENSTATS_SCREENSHOT=1 also saves the window's screenshot as docs/screenshots/dashboard.png
+// (another value: that file).
 func TestDesktopE2E(t *testing.T) {
 	if os.Getenv("TOKENSTATS_E2E_INNER") == "1" {
 		desktopE2E(t, os.Getenv("TOKENSTATS_E2E_BIN"))
@@ -263,8 +264,11 @@ func desktopE2E(t *testing.T, bin string) {
 	}
 
 	want := func(tokens, requests, lastHour int64) string {
-		return fmt.Sprintf("Token Stats — today %s tokens · %s requests · last hour %s",
-			ui.Short(tokens), ui.Short(requests), ui.Short(lastHour))
+		reqs := fmt.Sprintf("%s requests", ui.Exact(requests))
+		if requests == 1 {
+			reqs = "1 request"
+		}
+		return fmt.Sprintf("Token Stats — today %s tokens · %s · last hour %s tokens", ui.Short(tokens), reqs, ui.Short(lastHour))
 	}
 	var tip sniToolTip
 	if err := waitFor(10*time.Second, func() error {
@@ -343,6 +347,9 @@ func desktopE2E(t *testing.T, bin string) {
 	}
 	checkNotBlank(t, shot)
 	if dst := os.Getenv("TOKENSTATS_SCREENSHOT"); dst != "" {
+		if dst == "1" {
+			dst = filepath.Join("..", "docs", "screenshots", "dashboard.png")
+		}
 		if b, err := os.ReadFile(shot); err == nil {
 			if err := os.WriteFile(dst, b, 0o644); err != nil {
 				t.Errorf("save screenshot: %v", err)

@@ -38,15 +38,19 @@ func queryLiveTotals(ctx context.Context, st *stats.Store, now time.Time) (liveT
 	return liveTotals{Today: today.Totals, LastHour: hour.Totals}, nil
 }
 
-// tooltipText is the tray tooltip, e.g. "Token Stats — today 1.2M tokens · 345 requests · last hour 56K".
+// tooltipText is the tray tooltip, e.g. "Token Stats — today 1.2M tokens · 1,345 requests · last hour 56K
+// tokens".
 func tooltipText(t liveTotals) string {
-	return lang.L("Token Stats — today {{.Today}} tokens · {{.Requests}} requests · last hour {{.LastHour}}",
+	return lang.L("Token Stats — today {{.Today}} tokens · {{.Requests}} · last hour {{.LastHour}} tokens",
 		map[string]any{
 			"Today":    ui.Short(t.Today.TotalTokens()),
-			"Requests": ui.Short(t.Today.Requests),
+			"Requests": requestsText(t.Today.Requests),
 			"LastHour": ui.Short(t.LastHour.TotalTokens()),
 		})
 }
+
+// requestsText is "1 request" or "12,345 requests": request counts are exact everywhere.
+func requestsText(n int64) string { return ui.Plural(n, "1 request", "{{.Count}} requests") }
 
 const (
 	// liveMinGap coalesces bursts: after a query, the next waits at least this long, so the tray costs

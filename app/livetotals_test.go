@@ -44,8 +44,16 @@ func TestTodayWindowStartsAtLocalMidnight(t *testing.T) {
 	if got.LastHour.TotalTokens() != 1165 {
 		t.Errorf("last hour = %d tokens, want 1165 (all three are within an hour of 00:30)", got.LastHour.TotalTokens())
 	}
-	if s := tooltipText(got); s != "Token Stats — today 165 tokens · 2 requests · last hour 1.2K" {
+	if s := tooltipText(got); s != "Token Stats — today 165 tokens · 2 requests · last hour 1.2K tokens" {
 		t.Errorf("tooltip %q", s)
+	}
+	got.Today.Requests = 1
+	if s := tooltipText(got); s != "Token Stats — today 165 tokens · 1 request · last hour 1.2K tokens" {
+		t.Errorf("tooltip with one request %q", s)
+	}
+	got.Today.Requests = 20_345
+	if s := tooltipText(got); s != "Token Stats — today 165 tokens · 20,345 requests · last hour 1.2K tokens" {
+		t.Errorf("tooltip with many requests %q (counts are exact)", s)
 	}
 }
 

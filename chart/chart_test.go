@@ -21,11 +21,14 @@ const hostile = `<img src=x onerror=alert(1)>`
 
 func sample() Input {
 	return Input{Labels: []string{"13:00", "14:00", "15:00", "16:00"}, Series: []Series{
-		{"gemini-2.5-pro", []float64{1200, 3400, 0, 5000}},
-		{"claude-sonnet", []float64{500, 600, 700, 200}},
-		{hostile, []float64{100, 100, 900, 100}},
+		{Name: "gemini-2.5-pro", Values: []float64{1200, 3400, 0, 5000}},
+		{Name: "claude-sonnet", Values: []float64{500, 600, 700, 200}},
+		{Name: hostile, Values: []float64{100, 100, 900, 100}},
 	}}
 }
+
+// colorOf is the colour a name is drawn in.
+func colorOf(name string) color.Color { return hex(Palette[ColorIndex(name)]) }
 
 func same(c color.Color, want color.Color) bool {
 	r1, g1, b1, _ := c.RGBA()
@@ -71,7 +74,7 @@ func TestPNGSizeFollowsScale(t *testing.T) {
 		{Options{Width: 300, Height: 160, Scale: -1}, 300, 160},
 	} {
 		for name, in := range map[string]Input{"data": sample(), "empty": {}} {
-			img, err := PNG(in, c.opt)
+			img, _, err := PNG(in, c.opt)
 			if err != nil {
 				t.Fatalf("%s %+v: %v", name, c.opt, err)
 			}
@@ -84,11 +87,11 @@ func TestPNGSizeFollowsScale(t *testing.T) {
 
 func TestPNGDrawsStackedSeriesAndSeparateLegend(t *testing.T) {
 	in := sample()
-	img, err := PNG(in, Options{Width: 500, Height: 260})
+	img, _, err := PNG(in, Options{Width: 500, Height: 260})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bottom, middle := rowsWith(img, palette[0]), rowsWith(img, palette[1])
+	bottom, middle := rowsWith(img, colorOf("gemini-2.5-pro")), rowsWith(img, colorOf("claude-sonnet"))
 	if len(bottom) == 0 || len(middle) == 0 {
 		t.Fatalf("series colours missing: %d rows of the first, %d of the second", len(bottom), len(middle))
 	}
@@ -131,23 +134,25 @@ func TestNoDataImageIsNotBlank(t *testing.T) {
 	for name, in := range map[string]Input{
 		"empty":     {},
 		"no series": {Labels: []string{"13:00", "14:00"}},
-		"all zero":  {Labels: []string{"13:00", "14:00"}, Series: []Series{{"a", []float64{0, 0}}, {"b", nil}}},
-		"no labels": {Series: []Series{{"a", []float64{5}}}},
+		"all zero":  {Labels: []string{"13:00", "14:00"}, Series: []Series{{Name: "a", Values: []float64{0, 0}}, {Name: "b"}}},
+		"no labels": {Series: []Series{{Name: "a", Values: []float64{5}}}},
 	} {
 		for _, dark := range []bool{false, true} {
-			img, err := PNG(in, Options{Width: 300, Height: 150, Dark: dark})
+			img, _, err := PNG(in, Options{Width: 300, Height: 150, Dark: dark})
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
 			if n := distinctColours(img); n < 3 {
 				t.Errorf("%s dark=%v: only %d colours, the image is blank", name, dark, n)
 			}
-			if rows := rowsWith(img, palette[0]); len(rows) > 0 {
-				t.Errorf("%s: series colour drawn on a no-data image", name)
+			for _, c := range Palette {
+				if rows := rowsWith(img, hex(c)); len(rows) > 0 {
+					t.Errorf("%s: series colour %s drawn on a no-data image", name, c)
+				}
 			}
 		}
 		var buf bytes.Buffer
-		if err := SVG(&buf, in, Options{Width: 300, Height: 150}); err != nil {
+		if _, err := SVG(&buf, in, Options{Width: 300, Height: 150}); err != nil {
 			t.Fatal(err)
 		}
 		if texts := svgTexts(t, buf.Bytes()); !contains(texts, DefaultNoDataText) {
@@ -155,7 +160,7 @@ func TestNoDataImageIsNotBlank(t *testing.T) {
 		}
 	}
 	var buf bytes.Buffer
-	if err := SVG(&buf, Input{}, Options{NoDataText: "Nothing <yet> & more"}); err != nil {
+	if _, err := SVG(&buf, Input{}, Options{NoDataText: "Nothing <yet> & more"}); err != nil {
 		t.Fatal(err)
 	}
 	if texts := svgTexts(t, buf.Bytes()); !contains(texts, "Nothing <yet> & more") {
@@ -164,17 +169,17 @@ func TestNoDataImageIsNotBlank(t *testing.T) {
 }
 
 func TestSinglePointDrawsAChart(t *testing.T) {
-	in := Input{Labels: []string{"Jan 02"}, Series: []Series{{"only", []float64{1234}}}}
-	img, err := PNG(in, Options{Width: 300, Height: 200, Scale: 2})
+	in := Input{Labels: []string{"Jan 02"}, Series: []Series{{Name: "only", Values: []float64{1234}}}}
+	img, _, err := PNG(in, Options{Width: 300, Height: 200, Scale: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows := rowsWith(img, palette[0])
+	rows := rowsWith(img, colorOf("only"))
 	if len(rows) < 100 { // the plot area is ~150 rows at this size, plus the legend swatch
 		t.Errorf("a single period fills only %d rows", len(rows))
 	}
 	var buf bytes.Buffer
-	if err := SVG(&buf, in, Options{Width: 300, Height: 200}); err != nil {
+	if _, err := SVG(&buf, in, Options{Width: 300, Height: 200}); err != nil {
 		t.Fatal(err)
 	}
 	texts := svgTexts(t, buf.Bytes())
@@ -187,7 +192,7 @@ func TestSinglePointDrawsAChart(t *testing.T) {
 
 func TestDarkThemeBackground(t *testing.T) {
 	for _, dark := range []bool{false, true} {
-		img, err := PNG(sample(), Options{Width: 200, Height: 120, Dark: dark})
+		img, _, err := PNG(sample(), Options{Width: 200, Height: 120, Dark: dark})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -249,9 +254,9 @@ func contains(list []string, s string) bool {
 
 func TestSVGEscapesNamesAndIsWellFormed(t *testing.T) {
 	in := sample()
-	in.Series = append(in.Series, Series{"a&b \"q\" 'x' \x01", []float64{1, 2, 3, 4}})
+	in.Series = append(in.Series, Series{Name: "a&b \"q\" 'x' \x01", Values: []float64{1, 2, 3, 4}})
 	var buf bytes.Buffer
-	if err := SVG(&buf, in, Options{Width: 600, Height: 260, Dark: true}); err != nil {
+	if _, err := SVG(&buf, in, Options{Width: 600, Height: 260, Dark: true}); err != nil {
 		t.Fatal(err)
 	}
 	doc := buf.Bytes()
@@ -273,9 +278,9 @@ func TestSVGEscapesNamesAndIsWellFormed(t *testing.T) {
 }
 
 func TestYAxisStartsAtZeroAndIsShort(t *testing.T) {
-	in := Input{Labels: []string{"a", "b"}, Series: []Series{{"m", []float64{2_500_000, 1_000_000}}}}
+	in := Input{Labels: []string{"a", "b"}, Series: []Series{{Name: "m", Values: []float64{2_500_000, 1_000_000}}}}
 	var buf bytes.Buffer
-	if err := SVG(&buf, in, Options{Width: 400, Height: 200}); err != nil {
+	if _, err := SVG(&buf, in, Options{Width: 400, Height: 200}); err != nil {
 		t.Fatal(err)
 	}
 	texts := svgTexts(t, buf.Bytes())
@@ -288,13 +293,13 @@ func TestYAxisStartsAtZeroAndIsShort(t *testing.T) {
 
 func TestXLabelsThinOutButKeepNewest(t *testing.T) {
 	n := 720
-	in := Input{Series: []Series{{"m", make([]float64, n)}}}
+	in := Input{Series: []Series{{Name: "m", Values: make([]float64, n)}}}
 	for i := 0; i < n; i++ {
 		in.Labels = append(in.Labels, fmt.Sprintf("L%03d", i))
 		in.Series[0].Values[i] = float64(i%7 + 1)
 	}
 	var buf bytes.Buffer
-	if err := SVG(&buf, in, Options{Width: 375, Height: 200}); err != nil {
+	if _, err := SVG(&buf, in, Options{Width: 375, Height: 200}); err != nil {
 		t.Fatal(err)
 	}
 	texts := svgTexts(t, buf.Bytes())
@@ -335,8 +340,8 @@ func TestFromTrendTopNPlusOther(t *testing.T) {
 	}
 	periods = append(periods, map[string]int64{}) // an empty hour
 	tr := trendOf(periods...)
-	in := fromTrend(tr, 8)
-	if len(in.Series) != 9 || in.Series[8].Name != OtherName {
+	in := fromTrend(tr, time.Time{}, "en", 8)
+	if len(in.Series) != 9 || in.Series[8].Name != OtherName || !in.Series[8].Other {
 		t.Fatalf("series %v: want 8 named + %q", names(in), OtherName)
 	}
 	if want := []string{"22:00", "23:00", "Jan 23", "01:00", "02:00"}; strings.Join(in.Labels, ",") != strings.Join(want, ",") {
@@ -362,10 +367,10 @@ func TestFromTrendTopNPlusOther(t *testing.T) {
 			t.Errorf("period %d: series sum %v, trend total %v", i, got, want)
 		}
 	}
-	if all := fromTrend(tr, 0); len(all.Series) != 12 {
+	if all := fromTrend(tr, time.Time{}, "en", 0); len(all.Series) != 12 {
 		t.Errorf("top 0 kept %d series, want all 12", len(all.Series))
 	}
-	if few := fromTrend(trendOf(map[string]int64{"a": 1, "b": 2}), 8); len(few.Series) != 2 || few.Series[0].Name != "b" {
+	if few := fromTrend(trendOf(map[string]int64{"a": 1, "b": 2}), time.Time{}, "en", 8); len(few.Series) != 2 || few.Series[0].Name != "b" {
 		t.Errorf("two series: %v", names(few))
 	}
 }
@@ -392,7 +397,7 @@ func TestFromTrendRealStoreDaily(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := fromTrend(tr, 8)
+	in := fromTrend(tr, time.Time{}, "en", 8)
 	if len(in.Labels) != len(tr.Periods) || len(in.Series) != 9 {
 		t.Fatalf("%d labels for %d periods, %d series", len(in.Labels), len(tr.Periods), len(in.Series))
 	}
@@ -410,7 +415,7 @@ func TestFromTrendRealStoreDaily(t *testing.T) {
 	if wantLabel := last.In(loc).Format("Jan 02"); in.Labels[len(in.Labels)-1] != wantLabel {
 		t.Errorf("last label %q, want %q (store-local day)", in.Labels[len(in.Labels)-1], wantLabel)
 	}
-	if _, err := PNG(in, Options{Width: 320, Height: 200}); err != nil {
+	if _, _, err := PNG(in, Options{Width: 320, Height: 200}); err != nil {
 		t.Fatal(err)
 	}
 }

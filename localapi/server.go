@@ -5,6 +5,7 @@ package localapi
 
 import (
 	"bytes"
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
@@ -32,6 +33,12 @@ type Config struct {
 	// OnShow is called by POST /app/show (a second launch asking this one to show its window); nil
 	// answers 404, as a headless instance has no window. SetOnShow sets it later.
 	OnShow func()
+	// CacheSavings says what cached tokens saved in a window against the input price (false: it cannot
+	// say); /stats/summary then carries cache_savings_usd. nil leaves the field out.
+	CacheSavings func(ctx context.Context, w stats.Window, f stats.Filter) (stats.Money, bool)
+	// Language is the app's chosen language ("en", "zh-Hans"; "" follows the system): the browser tab
+	// speaks it unless the tab itself was switched, and follows Accept-Language when it is "".
+	Language func() string
 }
 
 // Server serves the local API. It is an http.Handler.
@@ -44,6 +51,7 @@ type Server struct {
 	done     chan struct{} // closed by Shutdown: ends the event streams
 	stopOnce sync.Once
 	show     atomic.Pointer[func()]
+	web      webState // the tab's translations and chart font, loaded on first use
 }
 
 // New builds a Server.
@@ -139,10 +147,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // isPublic lists what needs no login: the health check, and the browser tab's page (which shows only a
-// token form without a session) and its static script and style.
+// token form without a session) and its static script, style and font.
 func isPublic(path string) bool {
 	switch path {
-	case "/healthz", "/", "/app.js", "/app.css":
+	case "/healthz", "/", "/app.js", "/app.css", FontPath:
 		return true
 	}
 	return false

@@ -1,6 +1,7 @@
 package localapi
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -22,18 +23,35 @@ type totalsJSON struct {
 	Cached        int64 `json:"total_cached_tokens"`
 	Reasoning     int64 `json:"total_reasoning_tokens"`
 	CacheCreation int64 `json:"total_cache_creation_tokens"`
+	// Money (issue 12's names): the estimate of the priced requests, null when none is priced; the
+	// requests without a price; what the reporting tools said themselves, over agent_requests.
+	Cost          *json.Number `json:"estimated_cost_usd"`
+	Unpriced      int64        `json:"unpriced_requests"`
+	AgentCost     json.Number  `json:"agent_cost_usd"`
+	AgentRequests int64        `json:"agent_requests"`
 }
 
 func toTotalsJSON(t stats.Totals) totalsJSON {
-	return totalsJSON{Input: t.InputTokens, Output: t.OutputTokens, Total: t.TotalTokens(), Cached: t.CachedTokens,
-		Reasoning: t.ReasoningTokens, CacheCreation: t.CacheCreationTokens}
+	j := totalsJSON{Input: t.InputTokens, Output: t.OutputTokens, Total: t.TotalTokens(), Cached: t.CachedTokens,
+		Reasoning: t.ReasoningTokens, CacheCreation: t.CacheCreationTokens, Unpriced: t.Unpriced,
+		AgentCost: usdNumber(t.AgentCost), AgentRequests: t.AgentRequests}
+	if t.Requests == 0 || t.Unpriced < t.Requests {
+		c := usdNumber(t.Cost)
+		j.Cost = &c
+	}
+	return j
 }
+
+// usdNumber is an amount as a JSON number of dollars, exact to the nano-dollar.
+func usdNumber(m stats.Money) json.Number { return json.Number(appendUSD(nil, m)) }
 
 type summaryJSON struct {
 	totalsJSON
 	Requests int64 `json:"total_requests"`
 	Accounts int   `json:"unique_accounts"`
 	Models   int   `json:"unique_models"`
+	// CacheSavings is what cached tokens saved against the input price; absent when the app cannot say.
+	CacheSavings *json.Number `json:"cache_savings_usd,omitempty"`
 }
 
 type modelRowJSON struct {
@@ -154,8 +172,14 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 		s.queryFailed(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"success": true, "hours": win.Hours(),
-		"data": summaryJSON{toTotalsJSON(sum.Totals), sum.Requests, sum.Accounts, sum.Models}})
+	out := summaryJSON{totalsJSON: toTotalsJSON(sum.Totals), Requests: sum.Requests, Accounts: sum.Accounts, Models: sum.Models}
+	if s.cfg.CacheSavings != nil {
+		if saved, ok := s.cfg.CacheSavings(r.Context(), win, f); ok {
+			n := usdNumber(saved)
+			out.CacheSavings = &n
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "hours": win.Hours(), "data": out})
 }
 
 func (s *Server) breakdown(d stats.Dimension) http.HandlerFunc {

@@ -3,6 +3,7 @@ package localapi
 import (
 	"bytes"
 	"crypto/subtle"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -11,9 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokenstats/tokenstats/assets/fonts"
 	"github.com/tokenstats/tokenstats/assets/web"
-	"github.com/tokenstats/tokenstats/chart"
-	"github.com/tokenstats/tokenstats/stats"
 )
 
 const (
@@ -27,10 +27,30 @@ const (
 
 // pageCSP allows the tab only its own script, style, images and API: no inline script, no outside
 // resource, no framing.
-const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
-	"form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+// Charts come as data: URLs of PNGs inside the chart JSON; the embedded font is the tab's only font file.
+const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; " +
+	"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
-var loginPage = template.Must(template.ParseFS(web.Files, "login.html"))
+var (
+	loginPage = template.Must(template.ParseFS(web.Files, "login.html"))
+	tabPage   = template.Must(template.ParseFS(web.Files, "index.html"))
+)
+
+// FontPath is where the tab's web font is served: the embedded Noto Sans SC cut, so Chinese renders in
+// a browser on a machine without a CJK font.
+const FontPath = "/fonts/noto-sans-sc.ttf"
+
+// pageData is what the tab's and the login page's templates see: the language, its texts (T), and
+// every text of that language for the script.
+type pageData struct {
+	Lang    string
+	Error   string
+	Strings string // JSON: English text → this language's
+	cat     catalog
+}
+
+// T is key in the page's language.
+func (p pageData) T(key string) string { return p.cat.T(p.Lang, key) }
 
 // LoginURL is the link that opens the browser tab signed in (the tray's "Open in browser"): base is the
 // listener's address, e.g. http://127.0.0.1:8788.
@@ -49,9 +69,12 @@ func (s *Server) webRoutes() {
 	})
 	s.handle("/app.js", http.MethodGet, static("app.js", "text/javascript; charset=utf-8"))
 	s.handle("/app.css", http.MethodGet, static("app.css", "text/css; charset=utf-8"))
+	s.handle(FontPath, http.MethodGet, serveFont)
 	s.handle("/stats/events", http.MethodGet, s.events)
-	s.handle("/stats/chart/model.svg", http.MethodGet, s.chart(stats.ByModel))
-	s.handle("/stats/chart/account.svg", http.MethodGet, s.chart(stats.ByAccount))
+	for _, d := range chartDims {
+		s.handle("/stats/chart/"+d.String()+".svg", http.MethodGet, s.chartSVG(d))
+		s.handle("/stats/chart/"+d.String()+".json", http.MethodGet, s.chartJSON(d))
+	}
 }
 
 func pageHeaders(w http.ResponseWriter) {
@@ -62,13 +85,21 @@ func pageHeaders(w http.ResponseWriter) {
 
 // page is GET /: the tab with a session; the token form without one. GET /?token=… logs in like a Jupyter
 // link: a right token gets a session cookie and a redirect to / (so the token leaves the address bar and
-// history); a wrong one gets the form again.
+// history); a wrong one gets the form again. GET /?lang=zh-Hans (or en) switches the tab's language
+// (a cookie) and redirects to /.
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	pageHeaders(w)
+	if l := r.URL.Query().Get("lang"); l != "" && !r.URL.Query().Has("token") {
+		if cat, _, err := s.webAssets(); err == nil && cat.known(l) {
+			http.SetCookie(w, langCookie(l))
+		}
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
 	if r.URL.Query().Has("token") {
 		got, want := r.URL.Query().Get("token"), s.Token()
 		if want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-			s.login(w, http.StatusUnauthorized, "That token is not right. Run `tokenstats token` to print it, or use the link the app opens.")
+			s.login(w, r, http.StatusUnauthorized, "That token is not right. Run `tokenstats token` to print it, or use the link the app opens.")
 			return
 		}
 		id, err := s.sessions.create(s.cfg.Now())
@@ -82,21 +113,60 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.sessions.valid(r, s.cfg.Now()) {
-		s.login(w, http.StatusOK, "")
+		s.login(w, r, http.StatusOK, "")
 		return
 	}
-	serveFile(w, "index.html", "text/html; charset=utf-8")
+	s.render(w, r, tabPage, http.StatusOK, "")
 }
 
-func (s *Server) login(w http.ResponseWriter, status int, msg string) {
+func (s *Server) login(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	s.render(w, r, loginPage, status, msg)
+}
+
+// render executes a page template in the request's language.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, t *template.Template, status int, msg string) {
+	cat, _, err := s.webAssets()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "page: "+err.Error())
+		return
+	}
+	p := pageData{Lang: s.langOf(r), cat: cat}
+	p.Error = p.T(msg)
+	strs, err := json.Marshal(cat[p.Lang])
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "page: "+err.Error())
+		return
+	}
+	p.Strings = string(strs)
 	var buf bytes.Buffer
-	if err := loginPage.Execute(&buf, map[string]string{"Error": msg}); err != nil {
-		writeError(w, http.StatusInternalServerError, "login page: "+err.Error())
+	if err := t.Execute(&buf, p); err != nil {
+		writeError(w, http.StatusInternalServerError, "page: "+err.Error())
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Language", p.Lang)
+	w.Header().Set("Vary", "Accept-Language, Cookie")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
+}
+
+// serveFont sends the web font, gzip-compressed as stored when the browser takes gzip (all do). It is
+// the same in every build, so browsers may keep it a day.
+func serveFont(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "font/ttf")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	w.Header().Set("Vary", "Accept-Encoding")
+	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Write(fonts.RegularGzip())
+		return
+	}
+	b, err := fonts.Regular()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Write(b)
 }
 
 func static(name, ctype string) http.HandlerFunc {
@@ -167,43 +237,5 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		if rc.Flush() != nil {
 			return
 		}
-	}
-}
-
-// chart is GET /stats/chart/{model,account}.svg?hours=&width=&height=&dark=1: the trend drawn by the same
-// code and policy as the desktop window (package chart).
-func (s *Server) chart(d stats.Dimension) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		hours, err := parseHours(r)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		width, err := wholeParam(r, "width", 800, 200, 2400)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		height, err := wholeParam(r, "height", 300, 120, 1200)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		tr, err := chart.Trend(r.Context(), s.cfg.Store, stats.TrendQuery{Dimension: d, End: s.cfg.Now(), Hours: hours})
-		if err != nil {
-			s.queryFailed(w, err)
-			return
-		}
-		var buf bytes.Buffer
-		opt := chart.Options{Width: width, Height: height, Dark: r.URL.Query().Get("dark") == "1"}
-		if err := chart.SVG(&buf, chart.FromTrend(tr), opt); err != nil {
-			s.cfg.Logger.Error("chart", "err", err)
-			writeError(w, http.StatusInternalServerError, "draw chart: "+err.Error())
-			return
-		}
-		// Opened on its own, the document may style itself but never run anything.
-		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
-		w.Header().Set("Content-Type", "image/svg+xml")
-		w.Write(buf.Bytes())
 	}
 }

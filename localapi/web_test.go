@@ -25,12 +25,24 @@ type webHarness struct {
 
 func newWebHarness(t *testing.T) *webHarness {
 	t.Helper()
-	store, _, err := stats.Open(filepath.Join(t.TempDir(), "web.db"), stats.Options{Location: time.UTC})
+	return openWebHarness(t, time.Now().Truncate(time.Second), stats.Options{}, nil)
+}
+
+// openWebHarness is a Server at the time now, over a store opened with opt (in UTC), with cfg applied to
+// its config.
+func openWebHarness(t *testing.T, now time.Time, opt stats.Options, cfg func(*Config)) *webHarness {
+	t.Helper()
+	opt.Location = time.UTC
+	store, _, err := stats.Open(filepath.Join(t.TempDir(), "web.db"), opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, store: store, now: time.Now().Truncate(time.Second)}
-	api := New(Config{Store: store, Token: testToken, Version: "test", Now: func() time.Time { return h.now }})
+	h := &harness{t: t, store: store, now: now}
+	c := Config{Store: store, Token: testToken, Version: "test", Now: func() time.Time { return h.now }}
+	if cfg != nil {
+		cfg(&c)
+	}
+	api := New(c)
 	h.srv = httptest.NewServer(api)
 	t.Cleanup(func() {
 		api.Shutdown()
@@ -343,8 +355,13 @@ func TestChartRoutes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		_, font, err := h.api.webAssets()
+		if err != nil {
+			t.Fatal(err)
+		}
 		var want bytes.Buffer
-		if err := chart.SVG(&want, chart.FromTrend(tr), chart.Options{Width: c.width, Height: c.height, Dark: c.dark}); err != nil {
+		if _, err := chart.SVG(&want, chart.FromTrend(tr, h.now, "en"), chart.Options{Width: c.width, Height: c.height, Dark: c.dark,
+			Font: font, NoDataText: chart.DefaultNoDataText, PartialText: "in progress"}); err != nil {
 			t.Fatal(err)
 		}
 		if body != want.String() {

@@ -11,7 +11,7 @@ import (
 	"github.com/tokenstats/tokenstats/stats"
 )
 
-// BenchmarkRefresh measures one full refresh (cards, both tables, the trend query and a 1000×400 chart
+// BenchmarkRefresh measures one full refresh (cards, the four tables, the trend query and a 1000×400 chart
 // at scale 2) over 50,000 records spread across a year, for each range.
 func BenchmarkRefresh(b *testing.B) {
 	st, _, err := stats.Open(b.TempDir()+"/s.db", stats.Options{Location: time.UTC})
@@ -38,14 +38,14 @@ func BenchmarkRefresh(b *testing.B) {
 	for _, r := range ranges {
 		b.Run("load/"+r.Label, func(b *testing.B) {
 			for b.Loop() {
-				if s := d.load(now, r.Hours); s.err != nil {
+				if s := d.load(view{end: now, hours: r.Hours, filters: filterSet{}}); s.err != nil {
 					b.Fatal(s.err)
 				}
 			}
 		})
 		b.Run("chart/"+r.Label, func(b *testing.B) {
 			for b.Loop() {
-				if _, err := d.drawChart(now, r.Hours, stats.ByModel, fyne.NewSize(1000, 400), 2); err != nil {
+				if _, _, err := d.drawChart(view{end: now, hours: r.Hours, dim: stats.ByModel, filters: filterSet{}}, fyne.NewSize(1000, 400), 2); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -1,7 +1,7 @@
 package ui
 
 import (
-	"image"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/lang"
@@ -11,27 +11,24 @@ import (
 )
 
 // renderTrend draws the trend at size (canvas units) times scale, so the image has one pixel per device
-// pixel and stays sharp on HiDPI screens. It is the one place that knows the chart package.
-func renderTrend(tr stats.Trend, size fyne.Size, scale float32, dark bool, noData string) (image.Image, error) {
-	in := chart.FromTrend(tr)
+// pixel and stays sharp on HiDPI screens, with the window's font and words. It is the one place that
+// knows the chart package's options.
+func renderTrend(tr stats.Trend, end time.Time, size fyne.Size, scale float32, dark bool, font *chart.Font) (chartShot, error) {
+	in := chart.FromTrend(tr, end, chart.Lang(languageTag()))
 	for i := range in.Series {
-		if in.Series[i].Name == chart.OtherName {
-			in.Series[i].Name = chartText(otherLabel(), chart.OtherName)
+		switch {
+		case in.Series[i].Other:
+			in.Series[i].Label = otherLabel()
+		case in.Series[i].Name == "":
+			in.Series[i].Label = lang.L("(none)")
 		}
 	}
-	return chart.PNG(in, chart.Options{Width: int(size.Width + 0.5), Height: int(size.Height + 0.5),
-		Scale: scale, Dark: dark, NoDataText: chartText(noData, chart.DefaultNoDataText)})
-}
-
-// chartText keeps s when the chart's font can draw it (Latin scripts) and uses the English fallback
-// otherwise: go-chart's embedded font has no CJK glyphs and would draw boxes.
-func chartText(s, fallback string) string {
-	for _, r := range s {
-		if r > 0x24F && r != '…' && r != '—' && r != '·' {
-			return fallback
-		}
+	img, lay, err := chart.PNG(in, chart.Options{Width: int(size.Width + 0.5), Height: int(size.Height + 0.5),
+		Scale: scale, Dark: dark, Font: font, NoDataText: lang.L("No data in this range"), PartialText: lang.L("in progress")})
+	if err != nil {
+		return chartShot{}, err
 	}
-	return s
+	return chartShot{img: img, in: in, lay: lay, sw: chart.Swatches(in.Series)}, nil
 }
 
 // otherLabel names the series of everything outside the top ones. go-i18n reserves the key "other" (a

@@ -77,7 +77,7 @@ func (d *Dashboard) showClearDialog() {
 
 // confirmClear counts what the choice removes (off the UI thread) and asks for a final confirmation.
 func (d *Dashboard) confirmClear(c clearChoice) {
-	now := d.now()
+	now := d.clock.Now()
 	d.background(func(ctx context.Context) func() {
 		var count int64
 		var err error
@@ -94,13 +94,24 @@ func (d *Dashboard) confirmClear(c clearChoice) {
 				dialog.ShowError(fmt.Errorf("%s: %w", lang.L("Could not count the records"), err), d.win)
 				return
 			}
+			when := map[string]any{"Date": c.cutoff(now).In(d.loc()).Format("2006-01-02 15:04"),
+				"Days": Plural(int64(c.Days), "1 day", "{{.Count}} days")}
+			if count == 0 { // nothing to delete: say so, and offer no Delete
+				msg := lang.L("There are no usage records to delete.")
+				if !c.Everything {
+					msg = lang.L("No usage record is older than {{.Days}} (up to {{.Date}}): there is nothing to delete.", when)
+				}
+				dialog.ShowInformation(lang.L("Nothing to delete"), msg, d.win)
+				return
+			}
 			var msg string
 			if c.Everything {
-				msg = lang.L("All {{.Count}} usage records will be deleted. This cannot be undone.",
-					map[string]any{"Count": Exact(count)})
+				msg = Plural(count, "The only usage record will be deleted. This cannot be undone.",
+					"All {{.Count}} usage records will be deleted. This cannot be undone.")
 			} else {
-				msg = lang.L("{{.Count}} usage records older than {{.Days}} days (up to {{.Date}}) will be deleted; newer records are kept. This cannot be undone.",
-					map[string]any{"Count": Exact(count), "Days": c.Days, "Date": c.cutoff(now).In(d.loc()).Format("2006-01-02 15:04")})
+				msg = Plural(count, "1 usage record older than {{.Days}} (up to {{.Date}}) will be deleted; newer records are kept. This cannot be undone.",
+					"{{.Count}} usage records older than {{.Days}} (up to {{.Date}}) will be deleted; newer records are kept. This cannot be undone.",
+					when)
 			}
 			cd := dialog.NewConfirm(lang.L("Delete usage records?"), msg, func(ok bool) {
 				if ok {
@@ -129,7 +140,7 @@ func (d *Dashboard) runClear(c clearChoice, now time.Time) {
 				dialog.ShowError(err, d.win)
 				return
 			}
-			d.setStatus(lang.L("Deleted {{.Count}} records.", map[string]any{"Count": Exact(n)}))
+			d.notify(Plural(n, "Deleted 1 record.", "Deleted {{.Count}} records."))
 			d.ask(true)
 		}
 	})

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,8 +46,15 @@ func record(t *testing.T, st *stats.Store, recs ...stats.Record) {
 // newTestDashboard builds a dashboard on the test driver, shows it and waits for its first refresh.
 func newTestDashboard(t *testing.T, st *stats.Store, s Settings) *Dashboard {
 	t.Helper()
+	return newDashboardWith(t, Deps{Store: st, Settings: s})
+}
+
+// newDashboardWith is newTestDashboard with the dependencies the test chooses (URL and token filled in).
+func newDashboardWith(t *testing.T, deps Deps) *Dashboard {
+	t.Helper()
 	a := test.NewTempApp(t)
-	d := NewDashboard(a, Deps{Store: st, IngestURL: testURL, Token: func() string { return testToken }, Settings: s})
+	deps.IngestURL, deps.Token = testURL, func() string { return testToken }
+	d := NewDashboard(a, deps)
 	t.Cleanup(d.Close)
 	d.Show()
 	d.waitIdle()
@@ -162,3 +170,97 @@ func contains(list []string, sub string) bool {
 	}
 	return false
 }
+
+// fakeClock is a Clock the test moves by hand; callbacks due run inside Advance.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	at      time.Time
+	f       func()
+	stopped bool
+}
+
+func newFakeClock(now time.Time) *fakeClock { return &fakeClock{now: now} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) func() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &fakeTimer{at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, t)
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		was := !t.stopped
+		t.stopped = true
+		return was
+	}
+}
+
+// Advance moves the clock and runs the callbacks that fall due, in order.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var due []*fakeTimer
+	keep := c.timers[:0]
+	for _, t := range c.timers {
+		switch {
+		case t.stopped:
+		case !t.at.After(c.now):
+			t.stopped = true
+			due = append(due, t)
+		default:
+			keep = append(keep, t)
+		}
+	}
+	c.timers = keep
+	c.mu.Unlock()
+	sort.Slice(due, func(i, j int) bool { return due[i].at.Before(due[j].at) })
+	for _, t := range due {
+		t.f()
+	}
+}
+
+// pending is how many callbacks wait, and the earliest time one is due.
+func (c *fakeClock) next() (int, time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, first := 0, time.Time{}
+	for _, t := range c.timers {
+		if !t.stopped {
+			n++
+			if first.IsZero() || t.at.Before(first) {
+				first = t.at
+			}
+		}
+	}
+	return n, first
+}
+
+// header is the header cell of column c of a table.
+func header(t *testing.T, b *breakdownTable, c column) *headerCell {
+	t.Helper()
+	var h *headerCell
+	want := b.headerText(c)
+	walk(b.table, func(o fyne.CanvasObject) {
+		if x, ok := o.(*headerCell); ok && x.title.Text+"|"+x.note.Text == want {
+			h = x
+		}
+	})
+	if h == nil {
+		t.Fatalf("no header %q", want)
+	}
+	return h
+}
+
+// emptyShown tells whether a table shows its empty state instead of its rows.
+func emptyShown(b *breakdownTable) bool { return b.emptyBg.Visible() && !b.table.Visible() }

@@ -14,29 +14,47 @@ import (
 // would get MouseOut at once and the tip would flicker. The layer sits in the content itself, on top of
 // everything, and is not hoverable, so the label keeps the pointer.
 type tipLayer struct {
-	bg    *canvas.Rectangle
-	label *widget.Label
-	box   *fyne.Container
-	layer *fyne.Container
-	owner *hoverText
+	bg      *canvas.Rectangle
+	label   *widget.Label
+	content *fyne.Container // the label, or rows built by showRows
+	box     *fyne.Container
+	layer   *fyne.Container
+	owner   any
+	text    string // what the tip says, for tests
 }
 
 func newTipLayer() *tipLayer {
 	l := &tipLayer{bg: canvas.NewRectangle(nil), label: widget.NewLabel("")}
 	l.bg.CornerRadius = 4
 	l.bg.StrokeWidth = 1
-	l.box = container.NewStack(l.bg, l.label)
+	l.content = container.NewStack(l.label)
+	l.box = container.NewStack(l.bg, l.content)
 	l.box.Hide()
 	l.layer = container.NewWithoutLayout(l.box)
 	return l
 }
 
 // show places text below and right of the pointer (abs, in canvas coordinates), inside the layer.
-func (l *tipLayer) show(owner *hoverText, text string, abs fyne.Position) {
-	l.owner = owner
+func (l *tipLayer) show(owner any, text string, abs fyne.Position) {
+	if len(l.content.Objects) != 1 || l.content.Objects[0] != l.label {
+		l.content.Objects = []fyne.CanvasObject{l.label}
+		l.content.Refresh()
+	}
+	l.label.SetText(text)
+	l.place(owner, text, abs)
+}
+
+// showObject shows obj (rows with swatches) as the tip; text is what it says, for tests.
+func (l *tipLayer) showObject(owner any, obj fyne.CanvasObject, text string, abs fyne.Position) {
+	l.content.Objects = []fyne.CanvasObject{obj}
+	l.content.Refresh()
+	l.place(owner, text, abs)
+}
+
+func (l *tipLayer) place(owner any, text string, abs fyne.Position) {
+	l.owner, l.text = owner, text
 	l.bg.FillColor = theme.Color(theme.ColorNameOverlayBackground)
 	l.bg.StrokeColor = theme.Color(theme.ColorNameInputBorder)
-	l.label.SetText(text)
 	size := l.box.MinSize()
 	origin := fyne.CurrentApp().Driver().AbsolutePositionForObject(l.layer)
 	p := abs.Subtract(origin).Add(fyne.NewPos(12, 16))
@@ -54,7 +72,7 @@ func (l *tipLayer) show(owner *hoverText, text string, abs fyne.Position) {
 }
 
 // hide hides the tip if owner is the one showing it.
-func (l *tipLayer) hide(owner *hoverText) {
+func (l *tipLayer) hide(owner any) {
 	if l.owner == owner {
 		l.owner = nil
 		l.box.Hide()
@@ -66,7 +84,7 @@ func (l *tipLayer) shown() string {
 	if !l.box.Visible() {
 		return ""
 	}
-	return l.label.Text
+	return l.text
 }
 
 // hoverText is a label that shows a tooltip while the pointer is over it: the cards use it for exact
@@ -94,6 +112,7 @@ func (h *hoverText) Set(text, tip string) {
 	}
 	if h.tips.owner == h {
 		h.tips.label.SetText(tip)
+		h.tips.text = tip
 	}
 }
 

@@ -46,6 +46,7 @@ func TestEveryStringIsTranslated(t *testing.T) {
 	var used []string
 	files, _ := filepath.Glob("*.go")
 	lit := regexp.MustCompile(`lang\.L\("((?:[^"\\]|\\.)*)"`)
+	plurals := regexp.MustCompile(`Plural\([^,]+, "((?:[^"\\]|\\.)*)",\s*"((?:[^"\\]|\\.)*)"`)
 	for _, f := range files {
 		src, err := os.ReadFile(f)
 		if err != nil {
@@ -55,18 +56,35 @@ func TestEveryStringIsTranslated(t *testing.T) {
 			for _, m := range lit.FindAllStringSubmatch(string(src), -1) {
 				used = append(used, m[1])
 			}
+			for _, m := range plurals.FindAllStringSubmatch(string(src), -1) {
+				used = append(used, m[1], m[2])
+			}
 		}
 	}
 	for _, r := range ranges {
 		used = append(used, r.Label)
 	}
-	used = append(used, columnTitles[:]...)
+	for _, c := range columnInfo {
+		used = append(used, c.title)
+		if c.note != "" {
+			used = append(used, c.note)
+		}
+	}
+	for _, d := range dims {
+		used = append(used, dimTitle[d], dimTable[d])
+	}
+	for _, m := range metrics {
+		used = append(used, m.title, m.choice)
+	}
+	for _, g := range granularities {
+		used = append(used, g.choice)
+	}
 	for _, c := range newCards(newTipLayer()).all {
 		used = append(used, c.caption)
 	}
 	used = append(used, "System default", "Open dashboard", "Open in browser", "Copy ingest URL", "Copy token", "Quit",
 		"Token Stats is already running; its window was asked to show.",
-		"Token Stats — today {{.Today}} tokens · {{.Requests}} requests · last hour {{.LastHour}}")
+		"Token Stats — today {{.Today}} tokens · {{.Requests}} · last hour {{.LastHour}} tokens", "1 request", "{{.Count}} requests")
 	if len(used) < 60 {
 		t.Fatalf("found only %d strings: the scan is broken", len(used))
 	}

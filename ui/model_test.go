@@ -90,11 +90,32 @@ func TestClearChoiceAndCommand(t *testing.T) {
 	}
 }
 
-func TestChartTextFallsBackWhereTheFontHasNoGlyphs(t *testing.T) {
-	if got := chartText("此时间范围内没有数据", "No data in this range"); got != "No data in this range" {
-		t.Errorf("CJK kept: %q", got)
+func TestMoneyShortAndCostText(t *testing.T) {
+	for _, c := range []struct {
+		nanos int64
+		want  string
+	}{
+		{0, "$0"}, {1, "$0.000000001"}, {4_249_999, "$0.0042"}, {4_250_000, "$0.0043"}, {9_960_000, "$0.01"},
+		{10_000_000, "$0.01"}, {12_345_678_901, "$12.35"}, {1_234_564_999_999, "$1,234.56"},
+		{9_999_994_999_999, "$9,999.99"}, {9_999_995_000_000, "$10K"}, {12_345_000_000_000, "$12.3K"},
+	} {
+		if got := MoneyShort(stats.Money(c.nanos)); got != c.want {
+			t.Errorf("MoneyShort(%d) = %q, want %q", c.nanos, got, c.want)
+		}
 	}
-	if got := chartText("Keine Daten — später", "x"); got != "Keine Daten — später" {
-		t.Errorf("Latin replaced: %q", got)
+	// No price at all: "—", never $0; some requests unpriced: the estimate, and the tooltip says how many.
+	if text, tip := costText(stats.Totals{Requests: 3, Unpriced: 3}); text != "—" || !strings.Contains(tip, "No price") {
+		t.Errorf("unpriced: %q %q", text, tip)
+	}
+	text, tip := costText(stats.Totals{Requests: 3, Unpriced: 1, Cost: 1_500_000_000, AgentRequests: 2, AgentCost: 2_000_000_000})
+	if text != "$1.50" || !strings.HasPrefix(tip, "$1.5\n") ||
+		!strings.Contains(tip, "1 request unpriced") || !strings.Contains(tip, "reported $2.00 for 2 of these requests") {
+		t.Errorf("priced: %q %q", text, tip)
+	}
+	rows := withShares([]stats.Row{{Name: "free", Totals: stats.Totals{Requests: 1, Unpriced: 1}},
+		{Name: "cheap", Totals: stats.Totals{Requests: 1, Cost: 1}}, {Name: "dear", Totals: stats.Totals{Requests: 1, Cost: 9}}})
+	sortRows(rows, colCost, true)
+	if got := names(rows); !slices.Equal(got, []string{"dear", "cheap", "free"}) {
+		t.Errorf("by cost: %v (an unpriced model sorts below every priced one)", got)
 	}
 }

@@ -3,10 +3,12 @@ package ui
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/lang"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 )
 
@@ -28,7 +30,8 @@ func maskToken(t string) string {
 }
 
 // onboarding is the first-run panel: where to send records, with which token, and a command to try.
-// The dashboard shows it while the store holds no record at all.
+// The dashboard shows it while the store holds no record at all, and whenever the toolbar's "Ingest URL
+// and token" opens it.
 type onboarding struct {
 	url    string
 	token  func() string
@@ -39,7 +42,7 @@ type onboarding struct {
 	obj    fyne.CanvasObject
 }
 
-func newOnboarding(url string, token func() string, copyText func(string)) *onboarding {
+func newOnboarding(url string, token func() string, copyText func(string), later func(time.Duration, func())) *onboarding {
 	o := &onboarding{url: url, token: token}
 	title := widget.NewLabel(lang.L("No usage recorded yet"))
 	title.TextStyle.Bold = true
@@ -58,15 +61,36 @@ func newOnboarding(url string, token func() string, copyText func(string)) *onbo
 
 	form := widget.NewForm(
 		widget.NewFormItem(lang.L("Ingest URL"), container.NewBorder(nil, nil, nil,
-			widget.NewButton(lang.L("Copy"), func() { copyText(url) }), urlL)),
-		widget.NewFormItem(lang.L("Token"), container.NewBorder(nil, nil, nil,
-			container.NewHBox(o.reveal, widget.NewButton(lang.L("Copy token"), func() { copyText(o.token()) })), o.tokenL)),
+			copyButton(lang.L("Copy"), func() { copyText(url) }, later), urlL)),
+		widget.NewFormItem(lang.L("Access token"), container.NewBorder(nil, nil, nil,
+			container.NewHBox(o.reveal, copyButton(lang.L("Copy token"), func() { copyText(o.token()) }, later)), o.tokenL)),
 		widget.NewFormItem(lang.L("Try it"), container.NewBorder(nil, nil, nil,
-			widget.NewButton(lang.L("Copy command"), func() { copyText(curlCommand(url, o.token())) }), o.curlL)),
+			copyButton(lang.L("Copy command"), func() { copyText(curlCommand(url, o.token())) }, later), o.curlL)),
 	)
 	o.obj = widget.NewCard("", "", container.NewVBox(title, intro, form))
 	o.refresh()
 	return o
+}
+
+// copiedFor is how long a Copy button says "Copied" after a click.
+const copiedFor = 2 * time.Second
+
+// copyButton is a button that copies and then says so for a moment, so a click is seen to work; later
+// runs a function after a while (the dashboard's clock, so closing the window stops it).
+func copyButton(label string, copyIt func(), later func(time.Duration, func())) *widget.Button {
+	b := widget.NewButtonWithIcon(label, theme.ContentCopyIcon(), nil)
+	b.OnTapped = func() {
+		copyIt()
+		b.SetText(lang.L("Copied"))
+		b.SetIcon(theme.ConfirmIcon())
+		later(copiedFor, func() {
+			fyne.Do(func() {
+				b.SetText(label)
+				b.SetIcon(theme.ContentCopyIcon())
+			})
+		})
+	}
+	return b
 }
 
 // refresh shows the current token (masked unless revealed), for instance after it was regenerated.

@@ -27,13 +27,11 @@ func (d *Dashboard) settingsForm() fyne.CanvasObject {
 	fail := func(what string, err error) {
 		dialog.ShowError(fmt.Errorf("%s: %w", what, err), w)
 	}
-	restartNote := func() {
-		dialog.ShowInformation(lang.L("Saved"), lang.L("The change takes effect when Token Stats restarts."), w)
-	}
+	restartNote := d.offerRestart
 	form := widget.NewForm()
 
 	if s.ListenAddr != nil && s.SetListenAddr != nil {
-		e := widget.NewEntry()
+		e := newEscEntry(d.closeSettings)
 		e.SetText(s.ListenAddr())
 		save := widget.NewButton(lang.L("Save"), func() {
 			if err := s.SetListenAddr(strings.TrimSpace(e.Text)); err != nil {
@@ -45,7 +43,7 @@ func (d *Dashboard) settingsForm() fyne.CanvasObject {
 		form.Append(lang.L("Listen address"), container.NewBorder(nil, nil, nil, save, e))
 	}
 	if s.RegenerateToken != nil {
-		form.Append(lang.L("Token"), widget.NewButton(lang.L("Regenerate token…"), func() {
+		form.Append(lang.L("Access token"), widget.NewButton(lang.L("Regenerate token…"), func() {
 			dialog.ShowConfirm(lang.L("Regenerate token?"),
 				lang.L("Every proxy that posts usage with the current token will be refused until it is given the new one. The new token is in effect at once."),
 				func(ok bool) {
@@ -70,7 +68,7 @@ func (d *Dashboard) settingsForm() fyne.CanvasObject {
 		}))
 	}
 	if s.TimeZone != nil && s.SetTimeZone != nil {
-		e := widget.NewEntry()
+		e := newEscEntry(d.closeSettings)
 		e.SetPlaceHolder(lang.L("System time zone"))
 		e.SetText(s.TimeZone())
 		save := widget.NewButton(lang.L("Save"), func() {
@@ -149,9 +147,69 @@ func (d *Dashboard) settingsForm() fyne.CanvasObject {
 	return form
 }
 
-// showSettings opens the settings dialog.
+// showSettings opens the settings dialog; Escape closes it.
 func (d *Dashboard) showSettings() {
 	dlg := dialog.NewCustom(lang.L("Settings"), lang.L("Close"), d.settingsForm(), d.win)
 	dlg.Resize(fyne.NewSize(520, 0))
+	cv := d.win.Canvas()
+	prev := cv.OnTypedKey()
+	d.settings = dlg
+	dlg.SetOnClosed(func() {
+		cv.SetOnTypedKey(prev)
+		d.settings = nil
+	})
+	// Keys reach the canvas when no widget has the focus; the settings' text boxes pass Escape on.
+	cv.SetOnTypedKey(func(e *fyne.KeyEvent) {
+		if e.Name == fyne.KeyEscape {
+			d.closeSettings()
+		} else if prev != nil {
+			prev(e)
+		}
+	})
+	cv.Unfocus()
 	dlg.Show()
+}
+
+// closeSettings closes the settings dialog if it is open.
+func (d *Dashboard) closeSettings() {
+	if d.settings != nil {
+		d.settings.Hide()
+	}
+}
+
+// offerRestart says a saved setting applies on restart, and offers to restart now when the app can.
+func (d *Dashboard) offerRestart() {
+	msg := widget.NewLabel(lang.L("The change takes effect when Token Stats restarts."))
+	if d.deps.Restart == nil {
+		dialog.ShowInformation(lang.L("Saved"), msg.Text, d.win)
+		return
+	}
+	dialog.ShowCustomConfirm(lang.L("Saved"), lang.L("Restart now"), lang.L("Later"), msg, func(now bool) {
+		if !now {
+			return
+		}
+		if err := d.deps.Restart(); err != nil {
+			dialog.ShowError(fmt.Errorf("%s: %w", lang.L("Restart"), err), d.win)
+		}
+	}, d.win)
+}
+
+// escEntry is a text box that closes its dialog on Escape (an entry with the focus takes every key).
+type escEntry struct {
+	widget.Entry
+	onEscape func()
+}
+
+func newEscEntry(onEscape func()) *escEntry {
+	e := &escEntry{onEscape: onEscape}
+	e.ExtendBaseWidget(e)
+	return e
+}
+
+func (e *escEntry) TypedKey(k *fyne.KeyEvent) {
+	if k.Name == fyne.KeyEscape {
+		e.onEscape()
+		return
+	}
+	e.Entry.TypedKey(k)
 }

@@ -45,7 +45,7 @@ func TestSettingsCallTheAppAndHideMissingControls(t *testing.T) {
 	for _, it := range form.Items {
 		items = append(items, it.Text)
 	}
-	if want := []string{"Listen address", "Token", "Time zone", "Start at login", "Language", "Import"}; !slices.Equal(items, want) {
+	if want := []string{"Listen address", "Access token", "Time zone", "Start at login", "Language", "Import"}; !slices.Equal(items, want) {
 		t.Errorf("settings show %v, want %v", items, want)
 	}
 
@@ -126,8 +126,11 @@ func entriesOf(f *widget.Form) []*widget.Entry {
 	var out []*widget.Entry
 	for _, it := range f.Items {
 		walk(it.Widget, func(c fyne.CanvasObject) {
-			if e, ok := c.(*widget.Entry); ok {
+			switch e := c.(type) {
+			case *widget.Entry:
 				out = append(out, e)
+			case *escEntry:
+				out = append(out, &e.Entry)
 			}
 		})
 	}

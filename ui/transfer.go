@@ -27,7 +27,11 @@ func (d *Dashboard) exportButton() *widget.Button {
 }
 
 // exportFilter is the filter of what the window shows; the export writes exactly that.
-func (d *Dashboard) exportFilter() stats.Filter { return stats.Filter{} }
+func (d *Dashboard) exportFilter() stats.Filter {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.filters.stats(0)
+}
 
 // showExportDialog asks for the format, then for the file.
 func (d *Dashboard) showExportDialog() {
@@ -49,7 +53,7 @@ func (d *Dashboard) showExportDialog() {
 		if choice.Selected == jsonlLabel {
 			format = transfer.JSONL
 		}
-		end := d.now()
+		end := d.clock.Now()
 		win, filter := stats.LastHours(end, r.Hours), d.exportFilter()
 		save := dialog.NewFileSave(func(w fyne.URIWriteCloser, err error) {
 			if err != nil {

@@ -43,9 +43,10 @@ func chartPixels(t *testing.T, d *Dashboard) (image.Image, fyne.Size) {
 func TestChartFollowsCanvasScaleAndToggle(t *testing.T) {
 	st := openStore(t)
 	a := test.NewTempApp(t)
-	d := NewDashboard(a, Deps{Store: st, IngestURL: testURL, Token: func() string { return testToken }})
+	clock := newFakeClock(time.Now())
+	d := NewDashboard(a, Deps{Store: st, IngestURL: testURL, Token: func() string { return testToken }, Clock: clock})
 	t.Cleanup(d.Close)
-	d.win.Resize(fyne.NewSize(800, 820)) // small: go-chart is slow under the race detector
+	d.win.Resize(fyne.NewSize(1240, 900)) // the first-run panel takes room while the store is empty
 	d.Show()
 	d.waitIdle()
 
@@ -67,7 +68,7 @@ func TestChartFollowsCanvasScaleAndToggle(t *testing.T) {
 
 	// HiDPI: at scale 2 the image has twice the pixels of the panel, re-rendered after the resize.
 	d.win.Canvas().(test.WindowlessCanvas).SetScale(2)
-	d.win.Resize(fyne.NewSize(820, 840))
+	d.win.Resize(fyne.NewSize(1260, 920))
 	d.waitIdle()
 	img, size = chartPixels(t, d)
 	if b := img.Bounds(); b.Dx() != int(size.Width*2+0.5) || b.Dy() != int(size.Height*2+0.5) {
@@ -77,20 +78,19 @@ func TestChartFollowsCanvasScaleAndToggle(t *testing.T) {
 
 	// The window draws exactly what package chart's policy draws for its range (24 hours here): the
 	// browser tab's test checks the same for the tab's SVG, so both show the same series.
-	tr, err := chart.Trend(context.Background(), st, stats.TrendQuery{Dimension: stats.ByModel, End: time.Now(), Hours: ranges[defaultRange].Hours})
+	tr, err := chart.Trend(context.Background(), st, stats.TrendQuery{Dimension: stats.ByModel, End: clock.Now(), Hours: ranges[defaultRange].Hours})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := chart.PNG(chart.FromTrend(tr), chart.Options{Width: int(size.Width + 0.5),
-		Height: int(size.Height + 0.5), Scale: 2, Dark: isDark(), NoDataText: "No data in this range"})
+	want, err := renderTrend(tr, clock.Now(), size, 2, isDark(), d.font)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sameImage(img, want) {
+	if !sameImage(img, want.img) {
 		t.Error("the window's chart is not the policy's chart for its range")
 	}
 
-	d.trend.toggle.SetSelected("By account")
+	d.trend.dim.SetSelected("Account")
 	d.waitIdle()
 	img, _ = chartPixels(t, d)
 	if img == byModel || sameImage(img, byModel) {
