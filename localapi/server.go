@@ -1,6 +1,6 @@
 // Package localapi is Token Stats' HTTP listener: usage ingest from proxies (POST /usage), the /stats/*
-// JSON API, the browser tab, and the checks every request passes first (Host header, then the token or
-// the browser session).
+// JSON API, the browser tab, the recording pass-through (/proxy/…, package passthrough), and the checks
+// every request passes first (Host header, then the token or the browser session).
 package localapi
 
 import (
@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tokenstats/tokenstats/localapi/passthrough"
 	"github.com/tokenstats/tokenstats/stats"
 )
 
@@ -32,6 +33,12 @@ type Config struct {
 	// OnShow is called by POST /app/show (a second launch asking this one to show its window); nil
 	// answers 404, as a headless instance has no window. SetOnShow sets it later.
 	OnShow func()
+	// The pass-through (/proxy/{upstream}/…): its upstreams (nil: passthrough.Builtins), the transport
+	// to them (nil: passthrough.NewTransport), and the optional Google account lookup.
+	Upstreams      []passthrough.Upstream
+	ProxyTransport http.RoundTripper
+	LookupEmail    bool
+	UserInfoURL    string
 }
 
 // Server serves the local API. It is an http.Handler.
@@ -44,6 +51,7 @@ type Server struct {
 	done     chan struct{} // closed by Shutdown: ends the event streams
 	stopOnce sync.Once
 	show     atomic.Pointer[func()]
+	proxy    *passthrough.Handler
 }
 
 // New builds a Server.
@@ -58,6 +66,7 @@ func New(cfg Config) *Server {
 	if cfg.OnShow != nil {
 		s.SetOnShow(cfg.OnShow)
 	}
+	s.proxy = s.newProxy()
 	s.routes()
 	return s
 }
@@ -78,6 +87,7 @@ func (s *Server) routes() {
 	s.handle("/stats/db-info", http.MethodGet, s.dbInfo)
 	s.handle("/app/show", http.MethodPost, s.showWindow)
 	s.webRoutes()
+	s.sourceRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route: "+r.URL.Path)
 	})
@@ -118,6 +128,9 @@ func (s *Server) Token() string {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.serveProxy(w, r) {
+		return
+	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
 	if !s.hostAllowed(r.Host) {
