@@ -20,6 +20,7 @@ import (
 type Deps struct {
 	Store     *stats.Store  // queries run off the UI thread
 	IngestURL string        // e.g. http://127.0.0.1:8788/usage
+	BaseURL   string        // the listener, e.g. http://127.0.0.1:8788 ("" = IngestURL without /usage)
 	Token     func() string // the current token
 	Settings  Settings
 	OnClose   func() // called when the user closes the window; nil = hide it
@@ -37,6 +38,12 @@ type Settings struct {
 	SetStartAtLogin func(on bool) error
 	Language        func() string // "", "en" or "zh-Hans" ("" = follow the system)
 	SetLanguage     func(tag string) error
+	// The pass-through: its upstreams (changes are in effect at once) and the Google account lookup.
+	Upstreams      func() []Upstream
+	SetUpstream    func(name, url string) error // adds or re-points one, in settings.json
+	RemoveUpstream func(name string) error      // drops a saved one; a built-in one returns to its URL
+	LookupEmail    func() bool
+	SetLookupEmail func(on bool) error
 }
 
 // minRefreshGap spaces refreshes: whatever the ingest rate, the window queries at most 4 times a second.
@@ -65,6 +72,8 @@ type Dashboard struct {
 	trend    *trendPanel
 	onboard  *onboarding
 	tips     *tipLayer
+	sources  *sourcesView
+	copied   *widget.Button // the Copy button of "Connect a tool…" that last copied
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -147,14 +156,14 @@ func (d *Dashboard) build(a fyne.App) {
 		d.mu.Unlock()
 		d.askChart()
 	}, d.chartResized)
-	d.onboard = newOnboarding(d.deps.IngestURL, d.deps.Token, func(s string) { a.Clipboard().SetContent(s) })
+	d.onboard = newOnboarding(d.deps.IngestURL, d.deps.Token, func(s string) { a.Clipboard().SetContent(s) }, d.showConnect)
 	d.onboard.obj.Hide()
 
 	tables := container.NewGridWithColumns(2, d.models.obj, d.accounts.obj)
 	body := container.NewVSplit(d.trend.obj, tables)
 	body.Offset = 0.45
 	top := container.NewVBox(bar, d.onboard.obj, d.cards.box)
-	d.win.SetContent(container.NewStack(container.NewBorder(top, nil, nil, nil, body), d.tips.layer))
+	d.win.SetContent(container.NewStack(d.tabs(container.NewBorder(top, nil, nil, nil, body)), d.tips.layer))
 }
 
 // userClosed handles the window's close button: live updates pause until the window is shown again.
@@ -323,8 +332,10 @@ func (d *Dashboard) worker() {
 
 		end := d.now()
 		var snap *snapshot
+		var srcs *sourcesRead
 		if data {
 			snap = d.load(end, hours)
+			srcs = d.sources.read(d.ctx, end)
 		}
 		var img image.Image
 		var chartErr error
@@ -335,6 +346,9 @@ func (d *Dashboard) worker() {
 		fyne.Do(func() {
 			if snap != nil {
 				d.apply(snap)
+			}
+			if srcs != nil {
+				d.sources.apply(srcs)
 			}
 			if img != nil {
 				d.trend.img.set(img)

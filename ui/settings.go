@@ -122,6 +122,7 @@ func (d *Dashboard) settingsForm() fyne.CanvasObject {
 		}
 		form.Append(lang.L("Language"), pick)
 	}
+	d.appendCaptureSettings(form)
 	if len(form.Items) == 0 {
 		return widget.NewLabel(lang.L("No settings are available."))
 	}
