@@ -66,7 +66,7 @@ func startCore(cfg Config, getenv func(string) string, log *slog.Logger) (*Core,
 			"listen", cfg.Listen)
 	}
 	c.API = localapi.New(localapi.Config{Store: store, Token: token, Version: Version(),
-		AllowedHosts: extraHosts(cfg.Listen), Logger: log})
+		AllowedHosts: extraHosts(cfg.Listen), Logger: log, Upstreams: cfg.UpstreamTable(), LookupEmail: cfg.LookupEmail})
 	c.listener, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fail(fmt.Errorf("listen on %s: %w", cfg.Listen, err))
@@ -108,6 +108,9 @@ func (c *Core) shutdown() error {
 		c.server = nil
 	} else if c.listener != nil {
 		c.listener.Close()
+	}
+	if c.API != nil {
+		c.API.Wait() // the pass-through's last records, before the store closes
 	}
 	if c.Store != nil {
 		if err := c.Store.Close(); err != nil {

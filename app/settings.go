@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tokenstats/tokenstats/assets/translations"
+	"github.com/tokenstats/tokenstats/localapi/passthrough"
 	"github.com/tokenstats/tokenstats/ui"
 )
 
@@ -27,6 +28,10 @@ type savedSettings struct {
 	Listen   string `json:"listen,omitempty"`
 	TimeZone string `json:"time_zone,omitempty"`
 	Language string `json:"language,omitempty"` // "", "en", "zh-Hans"
+	// The pass-through: upstreams added or re-pointed in the settings window, and the Google account
+	// lookup of Code Assist tokens (off unless set).
+	Upstreams         []passthrough.Upstream `json:"upstreams,omitempty"`
+	LookupGoogleEmail bool                   `json:"lookup_google_email,omitempty"`
 }
 
 func settingsFile(dataDir string) string { return filepath.Join(dataDir, "settings.json") }
@@ -73,6 +78,7 @@ func withSavedSettings(cfg Config, stderr io.Writer) Config {
 			cfg.Listen = s.Listen
 		}
 	}
+	cfg.SavedUpstreams, cfg.LookupEmail = validUpstreams(s.Upstreams, stderr), s.LookupGoogleEmail
 	if s.TimeZone != "" && !cfg.Given["tz"] {
 		if _, err := time.LoadLocation(s.TimeZone); err != nil {
 			fmt.Fprintf(stderr, "tokenstats: ignoring saved time zone %q: %v\n", s.TimeZone, err)
@@ -104,6 +110,9 @@ type settingsBackend struct {
 	getenv    func(string) string
 	setToken  func(string) // the running listener's token
 	autostart autostart
+	// The running pass-through, changed at once by the settings window (nil: saved only).
+	setUpstreams func([]passthrough.Upstream) error
+	setLookup    func(bool)
 }
 
 func newSettingsBackend(cfg Config, getenv func(string) string, setToken func(string)) *settingsBackend {
@@ -239,5 +248,7 @@ func (b *settingsBackend) forUI() ui.Settings {
 		TimeZone:        b.TimeZone, SetTimeZone: b.SetTimeZone,
 		StartAtLogin: b.StartAtLogin, SetStartAtLogin: b.SetStartAtLogin,
 		Language: b.Language, SetLanguage: b.SetLanguage,
+		Upstreams: b.Upstreams, SetUpstream: b.SetUpstream, RemoveUpstream: b.RemoveUpstream,
+		LookupEmail: b.LookupEmail, SetLookupEmail: b.SetLookupEmail,
 	}
 }
