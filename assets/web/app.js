@@ -109,6 +109,7 @@
         renderTable('model');
         renderTable('account');
         renderCharts(true);
+        loadSources();
         const when = new Date().toLocaleTimeString();
         const how = live === 'live' ? 'live' : live === 'polling' ? 'polling every ' + POLL_MS / 1000 + ' s' : 'connecting';
         setStatus('Loaded ' + rangeText().toLowerCase() + ' at ' + when + ' (' + how + ')');
@@ -217,6 +218,51 @@
       img.src = '/stats/chart/' + kind + '.svg?hours=' + hours + '&width=' + width + '&height=' + height +
         '&dark=' + dark + '&v=' + loadSeq;
     }
+  }
+
+  // The Sources section: read with every refresh, so a source shows as soon as its first record does.
+  function loadSources() {
+    request('/stats/sources')
+      .then((res) => renderSources(res.data || []))
+      .catch(() => {
+        // the status line already says when loading fails; the section keeps what it showed
+      });
+  }
+
+  function when(iso) {
+    return iso ? new Date(iso).toLocaleString() : '—';
+  }
+
+  function renderSources(list) {
+    const frag = document.createDocumentFragment();
+    if (list.length === 0) {
+      const tr = document.createElement('tr');
+      const td = document.createElement('td');
+      td.colSpan = 6;
+      td.className = 'empty';
+      td.textContent = 'No source has reported yet. Point a tool at the pass-through (/proxy/…) or post to /usage, and it shows here.';
+      tr.appendChild(td);
+      frag.appendChild(tr);
+    }
+    for (const s of list) {
+      const tr = document.createElement('tr');
+      const cell = (text, cls, title) => {
+        const td = document.createElement('td');
+        td.textContent = text;
+        if (cls) td.className = cls;
+        if (title) td.title = title;
+        tr.appendChild(td);
+        return td;
+      };
+      cell(s.name === '' ? '(none)' : s.name, 'name', s.name);
+      cell(s.kind, 'text');
+      cell(short(s.records_today), '', exact(s.records_today)).dataset.exact = String(s.records_today);
+      cell(short(s.tokens_today), '', exact(s.tokens_today)).dataset.exact = String(s.tokens_today);
+      cell(when(s.last), 'text');
+      cell(s.error ? when(s.error_at) + ' · ' + s.error : s.note, 'text error');
+      frag.appendChild(tr);
+    }
+    $('table-sources').tBodies[0].replaceChildren(frag);
   }
 
   function startPolling() {
