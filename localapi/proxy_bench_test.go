@@ -60,12 +60,19 @@ func (r *benchRig) url(via string) string {
 	return r.listener.URL + "/proxy/openai/v1/chat/completions"
 }
 
-// reportLatency reports the median and 99th percentile of per-call times.
-func reportLatency(b *testing.B, d []time.Duration) {
-	slices.Sort(d)
-	if len(d) == 0 {
-		return
+// measure times b.N calls after 50 that warm the connections, and reports the median and the 99th
+// percentile.
+func measure(b *testing.B, call func() time.Duration) {
+	for i := 0; i < 50; i++ {
+		call()
 	}
+	d := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d = append(d, call())
+	}
+	b.StopTimer()
+	slices.Sort(d)
 	b.ReportMetric(float64(d[len(d)/2].Microseconds()), "median-µs")
 	b.ReportMetric(float64(d[len(d)*99/100].Microseconds()), "p99-µs")
 }
@@ -98,16 +105,7 @@ func BenchmarkProxyCall(b *testing.B) {
 				resp.Body.Close()
 				return time.Since(start)
 			}
-			for i := 0; i < 50; i++ { // warm the connections
-				call()
-			}
-			times := make([]time.Duration, 0, b.N)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				times = append(times, call())
-			}
-			b.StopTimer()
-			reportLatency(b, times)
+			measure(b, call)
 		})
 	}
 }
@@ -163,16 +161,7 @@ func BenchmarkProxyFirstByte(b *testing.B) {
 				resp.Body.Close()
 				return took
 			}
-			for i := 0; i < 50; i++ {
-				call()
-			}
-			times := make([]time.Duration, 0, b.N)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				times = append(times, call())
-			}
-			b.StopTimer()
-			reportLatency(b, times)
+			measure(b, call)
 		})
 	}
 }

@@ -267,14 +267,7 @@ func TestStreamsEventByEvent(t *testing.T) {
 		defer releaseOnce() // a failing test must not leave the fake upstream holding its handler
 		up := streamingFake(t, f, release)
 		r := newRig(t, allTo(up)...)
-		req, _ := http.NewRequest("POST", r.srv.URL+"/proxy/"+f.upstream+f.path, strings.NewReader(f.reqBody))
-		for i := 0; i+1 < len(f.hdr); i += 2 {
-			req.Header.Set(f.hdr[i], f.hdr[i+1])
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := r.stream(f)
 		defer resp.Body.Close()
 		if resp.Header.Get("Content-Type") != f.ctype {
 			t.Errorf("%s: Content-Type %q", f.name, resp.Header.Get("Content-Type"))
@@ -311,14 +304,7 @@ func TestAbandonedStream(t *testing.T) {
 			close(left)
 		})
 		r := newRig(t, allTo(up)...)
-		req, _ := http.NewRequest("POST", r.srv.URL+"/proxy/"+f.upstream+f.path, strings.NewReader(f.reqBody))
-		for i := 0; i+1 < len(f.hdr); i += 2 {
-			req.Header.Set(f.hdr[i], f.hdr[i+1])
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := r.stream(f)
 		defer resp.Body.Close()
 		readFirst(t, resp.Body, len(f.chunks[0]))
 		resp.Body.Close() // the client hangs up
@@ -629,13 +615,11 @@ func TestNoCredentialOnDisk(t *testing.T) {
 	if !slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, "could not be reached") }) {
 		t.Fatalf("no unreachable-upstream note among %q", notes)
 	}
-	logPath := filepath.Join(r.dir, "tokenstats.log")
-	os.WriteFile(logPath, []byte(r.log.String()), 0o600)
 	r.srv.Close()
 	r.h.Wait()
 	r.store.Close()
 	for _, secret := range []string{openAIKey, anthropicKey, geminiKey, oauthToken} {
-		for _, s := range append(append(notes, answers...), r.log.String()) {
+		for _, s := range append(append(notes, answers...), r.logText()) {
 			if strings.Contains(s, secret) || strings.Contains(s, secret[len(secret)-12:]) {
 				t.Errorf("a secret is in %q", s)
 			}

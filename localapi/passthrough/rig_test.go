@@ -1,12 +1,12 @@
 package passthrough
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -27,24 +27,7 @@ type rig struct {
 	recorded chan stats.Record
 	notes    chan string
 	served   chan struct{} // one per request the handler has finished
-	log      *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logPath  string        // the handler's log, a file in dir as the app's would be
 }
 
 var testNow = time.Date(2026, 1, 22, 16, 30, 0, 0, time.UTC)
@@ -63,8 +46,13 @@ func newRigWith(t *testing.T, cfg Config) *rig {
 		t.Fatal(err)
 	}
 	r := &rig{t: t, dir: dir, store: store, recorded: make(chan stats.Record, 1000), notes: make(chan string, 1000),
-		served: make(chan struct{}, 1000), log: &lockedBuffer{}}
-	cfg.Logger = slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		served: make(chan struct{}, 1000), logPath: filepath.Join(dir, "tokenstats.log")}
+	logFile, err := os.OpenFile(r.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logFile.Close() })
+	cfg.Logger = slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg.Now = func() time.Time { return testNow }
 	cfg.Record = func(ctx context.Context, rec stats.Record) error {
 		_, err := store.Record(ctx, rec)
@@ -91,6 +79,26 @@ func newRigWith(t *testing.T, cfg Config) *rig {
 		store.Close()
 	})
 	return r
+}
+
+// logText is what the handler logged so far.
+func (r *rig) logText() string {
+	b, _ := os.ReadFile(r.logPath)
+	return string(b)
+}
+
+// stream sends a format's request and returns the answer unread.
+func (r *rig) stream(f format) *http.Response {
+	r.t.Helper()
+	req, _ := http.NewRequest("POST", r.srv.URL+"/proxy/"+f.upstream+f.path, strings.NewReader(f.reqBody))
+	for i := 0; i+1 < len(f.hdr); i += 2 {
+		req.Header.Set(f.hdr[i], f.hdr[i+1])
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return resp
 }
 
 // client does not ask for compression itself, so answers arrive as the upstream encoded them.
