@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -90,14 +91,23 @@ func (v *sourcesView) cell(s stats.Source, col int) (string, string) {
 	case srcFirst:
 		return v.when(s.First), ""
 	case srcError:
-		if s.Error == "" {
+		// The tooltip adds what the source's path wants known: its note, and the items it sent that
+		// are not usage.
+		var tip []string
+		text := s.Note
+		if s.Error != "" {
+			text = v.when(s.ErrorAt) + " · " + s.Error
+			tip = append(tip, text)
 			if s.Note != "" {
-				return s.Note, s.Note
+				tip = append(tip, s.Note)
 			}
-			return "", ""
+		} else if s.Note != "" {
+			tip = append(tip, s.Note)
 		}
-		text := v.when(s.ErrorAt) + " · " + s.Error
-		return text, text
+		if s.Ignored > 0 {
+			tip = append(tip, lang.L("{{.Count}} items that are not usage were ignored", map[string]any{"Count": Exact(s.Ignored)}))
+		}
+		return text, strings.Join(tip, "\n")
 	}
 	return "", ""
 }

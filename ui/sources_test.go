@@ -78,6 +78,21 @@ func TestSourcesTabFollowsTheStore(t *testing.T) {
 	if cells := sourceCells(d.sources); !slices.ContainsFunc(cells, func(c string) bool { return strings.Contains(c, "answered 401") }) {
 		t.Errorf("the error is not shown: %q", cells)
 	}
+	// A path's note shows, and the items it ignored are in its tooltip.
+	if err := st.NoteSource(context.Background(), stats.SourceNote{Name: "gemini-cli 0.56.0", Kind: stats.KindOTLP,
+		Ignored: 3, Note: "token metrics ignored: events win"}); err != nil {
+		t.Fatal(err)
+	}
+	waitSources(t, d, has("gemini-cli 0.56.0"))
+	var tip string
+	walk(d.sources.table, func(c fyne.CanvasObject) {
+		if h, ok := c.(*hoverText); ok && h.Text() == "token metrics ignored: events win" {
+			tip = h.Tip()
+		}
+	})
+	if !strings.Contains(tip, "3 items that are not usage were ignored") {
+		t.Errorf("note tooltip %q", tip)
+	}
 }
 
 // "Connect a tool…" gives each client the exact line with this instance's address; Copy copies it and
