@@ -349,6 +349,23 @@ func TestBrowserTab(t *testing.T) {
 	}
 	b.check(24, "")
 
+	// The Sources section lists what /stats/sources does (these records named no source).
+	if _, err := chromedp.Run(tab, chromedp.Poll[chromedp.Void](`document.querySelectorAll('#table-sources tbody tr td:not(.empty)').length > 0`,
+		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Fatalf("the Sources section stays empty: %v", err)
+	}
+	sources, err := chromedp.Run(tab, chromedp.Evaluate[[][]string](`[...document.querySelectorAll('#table-sources tbody tr')].map(tr =>
+		[...tr.cells].map(td => td.dataset.exact || td.textContent))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := srv.api("GET", "/stats/sources", "")["data"].([]any)
+	if len(api) != 1 || len(sources) != 1 || sources[0][0] != "(none)" || sources[0][1] != "post" ||
+		sources[0][2] != fmt.Sprint(num(api[0].(map[string]any)["records_today"])) ||
+		sources[0][3] != fmt.Sprint(num(api[0].(map[string]any)["tokens_today"])) {
+		t.Errorf("Sources section %q, API %v", sources, api)
+	}
+
 	// Shortened numbers, money and colours are the desktop's, number for number.
 	samples := []int64{0, 7, 999, 1000, 1049, 1050, 1150, 1250, 1350, 1450, 2250, 999_949, 999_950, 1_000_000,
 		1_250_000, 12_345_678, 999_950_000, 1_234_567_890, 3_750_000_000_000, 1 << 40, 9_007_199_254_740_991}

@@ -13,6 +13,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/tokenstats/tokenstats/localapi/passthrough"
 )
 
 // DefaultListen is where the listener binds unless told otherwise.
@@ -32,6 +34,17 @@ type Config struct {
 	// CLIProxyAPI is the base URL of a CLIProxyAPI whose usage queue Token Stats polls ("" = none, or
 	// the one saved in Settings).
 	CLIProxyAPI string
+	// Upstreams are the pass-through's upstreams set by --upstream and TOKENSTATS_UPSTREAMS (flags over
+	// the variable); they add to or re-point the built-in and saved ones, and win over settings.json.
+	Upstreams []passthrough.Upstream
+	// From settings.json (withSavedSettings): the saved upstreams and the Google account lookup.
+	SavedUpstreams []passthrough.Upstream
+	LookupEmail    bool
+}
+
+// UpstreamTable is the pass-through's table in effect: built in, then saved, then flags.
+func (c Config) UpstreamTable() []passthrough.Upstream {
+	return passthrough.Merge(passthrough.Builtins(), c.SavedUpstreams, c.Upstreams)
 }
 
 // Location is the configured time zone, or the process's local zone.
@@ -91,6 +104,15 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.BoolVar(&c.Headless, "headless", headless, "run only the listener and the store, no window (TOKENSTATS_HEADLESS)")
 	fs.StringVar(&c.CLIProxyAPI, "cliproxyapi", def("TOKENSTATS_CLIPROXYAPI", ""),
 		"`URL` of a CLIProxyAPI whose usage queue to poll, e.g. http://127.0.0.1:8317; its management key in TOKENSTATS_CLIPROXYAPI_KEY or Settings (TOKENSTATS_CLIPROXYAPI)")
+	var flagUpstreams []passthrough.Upstream
+	fs.Func("upstream", "`NAME=URL` of an upstream API for the pass-through /proxy/NAME/…, repeatable; adds one or re-points "+
+		"a built-in one (TOKENSTATS_UPSTREAMS=\"NAME=URL,NAME=URL\")", func(v string) error {
+		u, err := passthrough.ParseUpstream(v)
+		if err == nil {
+			flagUpstreams = append(flagUpstreams, u)
+		}
+		return err
+	})
 	showVersion := fs.Bool("version", false, "print the version and exit (same as the version command)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageText)
@@ -106,6 +128,15 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		if getenv(env) != "" {
 			c.Given[name] = true
 		}
+	}
+	envUpstreams, err := passthrough.ParseList(getenv("TOKENSTATS_UPSTREAMS"))
+	if err != nil {
+		err = fmt.Errorf("TOKENSTATS_UPSTREAMS: %w", err)
+		fmt.Fprintln(stderr, err)
+		return c, err
+	}
+	if c.Upstreams = passthrough.Merge(envUpstreams, flagUpstreams); len(c.Upstreams) > 0 {
+		c.Given["upstream"] = true
 	}
 	if rest := fs.Args(); len(rest) > 0 {
 		c.Command, c.Args = rest[0], rest[1:]

@@ -64,7 +64,7 @@ func startCore(cfg Config, getenv func(string) string, log *slog.Logger) (*Core,
 			"listen", cfg.Listen)
 	}
 	c.API = localapi.New(localapi.Config{Store: store, Token: token, Version: Version(),
-		AllowedHosts: extraHosts(cfg.Listen), Logger: log,
+		AllowedHosts: extraHosts(cfg.Listen), Logger: log, Upstreams: cfg.UpstreamTable(), LookupEmail: cfg.LookupEmail,
 		// The browser tab speaks the language chosen in the settings ("" follows the browser).
 		Language: func() string { s, _ := loadSettings(cfg.DataDir); return s.Language }})
 	c.listener, err = net.Listen("tcp", cfg.Listen)
@@ -123,6 +123,9 @@ func (c *Core) shutdown() error {
 		c.server = nil
 	} else if c.listener != nil {
 		c.listener.Close()
+	}
+	if c.API != nil {
+		c.API.Wait() // the pass-through's last records, before the store closes
 	}
 	if c.Store != nil {
 		if err := c.Store.Close(); err != nil {

@@ -51,6 +51,7 @@ func runDesktop(cfg Config, getenv func(string) string, stdout, stderr io.Writer
 	a.SetIcon(icons.App)
 	hasTrayHost := watchTrayHost(ctx)
 	settings := newSettingsBackend(cfg, getenv, core.API.SetToken)
+	settings.setUpstreams, settings.setLookup = core.API.SetUpstreams, core.API.SetLookupEmail
 
 	var dash *ui.Dashboard
 	var restart atomic.Bool
@@ -66,6 +67,7 @@ func runDesktop(cfg Config, getenv func(string) string, stdout, stderr io.Writer
 	dash = ui.NewDashboard(a, ui.Deps{
 		Store:     core.Store,
 		IngestURL: core.URL + "/usage",
+		BaseURL:   core.URL,
 		Token:     core.API.Token,
 		Settings:  settings.forUI(),
 		OnClose:   onClose,
@@ -80,6 +82,7 @@ func runDesktop(cfg Config, getenv func(string) string, stdout, stderr io.Writer
 
 	trayOn := setupTray(a, trayActions{
 		showDashboard: dash.Show,
+		connect:       dash.ShowConnect,
 		browserURL:    func() string { return localapi.LoginURL(core.URL, core.API.Token()) },
 		ingestURL:     func() string { return core.URL + "/usage" },
 		token:         core.API.Token,

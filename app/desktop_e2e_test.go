@@ -400,7 +400,7 @@ func desktopE2E(t *testing.T, bin string) {
 		t.Errorf("recording while hidden: %v", err)
 	}
 
-	// The tray menu, as a panel sees it: the five entries in order; "Open dashboard" brings the window back.
+	// The tray menu, as a panel sees it: the six entries in order; "Open dashboard" brings the window back.
 	menu, entries, err := trayMenu(conn, item)
 	if err != nil {
 		t.Fatal(err)
@@ -415,7 +415,7 @@ func desktopE2E(t *testing.T, bin string) {
 			openID = e.ID
 		}
 	}
-	if got, want := strings.Join(labels, "|"), "Open dashboard|Open in browser|Copy ingest URL|Copy token|Quit"; got != want {
+	if got, want := strings.Join(labels, "|"), "Open dashboard|Open in browser|Connect a tool…|Copy ingest URL|Copy token|Quit"; got != want {
 		t.Errorf("tray menu %q, want %q", got, want)
 	}
 	if openID >= 0 {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tokenstats/tokenstats/assets/translations"
+	"github.com/tokenstats/tokenstats/localapi/passthrough"
 	"github.com/tokenstats/tokenstats/ui"
 )
 
@@ -30,6 +31,10 @@ type savedSettings struct {
 	// CLIProxyAPI is the address of a CLIProxyAPI whose usage queue to poll; its management key is kept
 	// in a file of its own (cliproxyapi.go).
 	CLIProxyAPI string `json:"cliproxyapi_url,omitempty"`
+	// The pass-through: upstreams added or re-pointed in the settings window, and the Google account
+	// lookup of Code Assist tokens (off unless set).
+	Upstreams         []passthrough.Upstream `json:"upstreams,omitempty"`
+	LookupGoogleEmail bool                   `json:"lookup_google_email,omitempty"`
 }
 
 func settingsFile(dataDir string) string { return filepath.Join(dataDir, "settings.json") }
@@ -76,6 +81,7 @@ func withSavedSettings(cfg Config, stderr io.Writer) Config {
 			cfg.Listen = s.Listen
 		}
 	}
+	cfg.SavedUpstreams, cfg.LookupEmail = validUpstreams(s.Upstreams, stderr), s.LookupGoogleEmail
 	if s.TimeZone != "" && !cfg.Given["tz"] {
 		if _, err := time.LoadLocation(s.TimeZone); err != nil {
 			fmt.Fprintf(stderr, "tokenstats: ignoring saved time zone %q: %v\n", s.TimeZone, err)
@@ -107,6 +113,9 @@ type settingsBackend struct {
 	getenv    func(string) string
 	setToken  func(string) // the running listener's token
 	autostart autostart
+	// The running pass-through, changed at once by the settings window (nil: saved only).
+	setUpstreams func([]passthrough.Upstream) error
+	setLookup    func(bool)
 }
 
 func newSettingsBackend(cfg Config, getenv func(string) string, setToken func(string)) *settingsBackend {
@@ -243,5 +252,7 @@ func (b *settingsBackend) forUI() ui.Settings {
 		StartAtLogin: b.StartAtLogin, SetStartAtLogin: b.SetStartAtLogin,
 		Language: b.Language, SetLanguage: b.SetLanguage,
 		CLIProxyAPI: b.CLIProxyAPI, SetCLIProxyAPI: b.SetCLIProxyAPI,
+		Upstreams: b.Upstreams, SetUpstream: b.SetUpstream, RemoveUpstream: b.RemoveUpstream,
+		LookupEmail: b.LookupEmail, SetLookupEmail: b.SetLookupEmail,
 	}
 }

@@ -14,6 +14,7 @@ import (
 // trayActions are what the tray menu does.
 type trayActions struct {
 	showDashboard func()
+	connect       func()        // "Connect a tool…"
 	browserURL    func() string // the browser tab, logged in with the token
 	ingestURL     func() string
 	token         func() string
@@ -42,6 +43,7 @@ func setupTray(a fyne.App, act trayActions) bool {
 				act.logErr("open the browser tab", fmt.Errorf("open browser: %w", err))
 			}
 		}),
+		fyne.NewMenuItem(lang.L("Connect a tool…"), act.connect),
 		fyne.NewMenuItemSeparator(),
 		fyne.NewMenuItem(lang.L("Copy ingest URL"), func() { copyText(act.ingestURL()) }),
 		fyne.NewMenuItem(lang.L("Copy token"), func() { copyText(act.token()) }),

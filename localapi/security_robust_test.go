@@ -12,6 +12,7 @@ var allRoutes = []struct{ method, path string }{
 	{"GET", "/stats/db-info"}, {"GET", "/healthz"},
 	{"POST", "/v1/logs"}, {"POST", "/v1/metrics"}, {"POST", "/v1/traces"}, {"POST", "/ingest/litellm"},
 	{"GET", "/stats/export"}, {"POST", "/stats/import"},
+	{"GET", "/stats/db-info"}, {"GET", "/healthz"}, {"GET", "/stats/sources"},
 }
 
 // TestSecurityEveryRoute: on every route a foreign Host is refused even with the right token, the token

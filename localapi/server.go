@@ -1,6 +1,7 @@
 // Package localapi is Token Stats' HTTP listener: usage ingest from proxies (POST /usage) and from
-// agents and gateways (OTLP/HTTP, LiteLLM's logger), the /stats/* JSON API, the browser tab, and the
-// checks every request passes first (Host header, then the token or the browser session).
+// agents and gateways (OTLP/HTTP, LiteLLM's logger), the /stats/* JSON API, the browser tab, the
+// recording pass-through (/proxy/…, package passthrough), and the checks every request passes first
+// (Host header, then the token or the browser session).
 package localapi
 
 import (
@@ -16,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tokenstats/tokenstats/localapi/passthrough"
 	"github.com/tokenstats/tokenstats/stats"
 )
 
@@ -39,6 +41,12 @@ type Config struct {
 	// Language is the app's chosen language ("en", "zh-Hans"; "" follows the system): the browser tab
 	// speaks it unless the tab itself was switched, and follows Accept-Language when it is "".
 	Language func() string
+	// The pass-through (/proxy/{upstream}/…): its upstreams (nil: passthrough.Builtins), the transport
+	// to them (nil: passthrough.NewTransport), and the optional Google account lookup.
+	Upstreams      []passthrough.Upstream
+	ProxyTransport http.RoundTripper
+	LookupEmail    bool
+	UserInfoURL    string
 }
 
 // Server serves the local API. It is an http.Handler.
@@ -52,6 +60,7 @@ type Server struct {
 	stopOnce sync.Once
 	show     atomic.Pointer[func()]
 	web      webState // the tab's translations and chart font, loaded on first use
+	proxy    *passthrough.Handler
 }
 
 // New builds a Server.
@@ -66,6 +75,7 @@ func New(cfg Config) *Server {
 	if cfg.OnShow != nil {
 		s.SetOnShow(cfg.OnShow)
 	}
+	s.proxy = s.newProxy()
 	s.routes()
 	return s
 }
@@ -88,6 +98,7 @@ func (s *Server) routes() {
 	s.transferRoutes()
 	s.webRoutes()
 	s.telemetryRoutes()
+	s.sourceRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route: "+r.URL.Path)
 	})
@@ -128,6 +139,9 @@ func (s *Server) Token() string {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.serveProxy(w, r) {
+		return
+	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
 	if !s.hostAllowed(r.Host) {

@@ -234,6 +234,15 @@ func LastHours(end time.Time, hours int) Window {
 	return Window{From: end.Add(-time.Duration(hours) * time.Hour), To: end}
 }
 
+// Today is the day of now in loc, from local midnight to the end of the day: records stamped a little
+// ahead of the clock still count, and one stamped at midnight counts as the new day's.
+func Today(now time.Time, loc *time.Location) Window {
+	n := now.In(loc)
+	midnight := time.Date(n.Year(), n.Month(), n.Day(), 0, 0, 0, 0, loc)
+	next := time.Date(n.Year(), n.Month(), n.Day()+1, 0, 0, 0, 0, loc)
+	return Window{From: midnight.Add(-time.Second), To: next.Add(-time.Second)}
+}
+
 // Hours is the window's length in whole hours, rounded down.
 func (w Window) Hours() int { return int(w.To.Sub(w.From) / time.Hour) }
 

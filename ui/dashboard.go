@@ -23,6 +23,7 @@ import (
 type Deps struct {
 	Store     *stats.Store  // queries run off the UI thread
 	IngestURL string        // e.g. http://127.0.0.1:8788/usage
+	BaseURL   string        // the listener, e.g. http://127.0.0.1:8788 ("" = IngestURL without /usage)
 	Token     func() string // the current token
 	Settings  Settings
 	OnClose   func() // called when the user closes the window; nil = hide it
@@ -53,6 +54,12 @@ type Settings struct {
 	// the next poll.
 	CLIProxyAPI    func() (url string, keySet bool)
 	SetCLIProxyAPI func(url, key string) error
+	// The pass-through: its upstreams (changes are in effect at once) and the Google account lookup.
+	Upstreams      func() []Upstream
+	SetUpstream    func(name, url string) error // adds or re-points one, in settings.json
+	RemoveUpstream func(name string) error      // drops a saved one; a built-in one returns to its URL
+	LookupEmail    func() bool
+	SetLookupEmail func(on bool) error
 }
 
 // minRefreshGap spaces refreshes: whatever the ingest rate, the window queries at most 4 times a second.
@@ -87,6 +94,8 @@ type Dashboard struct {
 	sections *container.AppTabs // "Usage" and the sections other features add (AddSection)
 	tips     *tipLayer
 	settings dialog.Dialog // open settings, for Escape
+	sources  *sourcesView
+	copied   *widget.Button // the Copy button of "Connect a tool…" that last copied
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -210,7 +219,7 @@ func (d *Dashboard) build(a fyne.App) {
 		d.mu.Unlock()
 		d.askChart()
 	}, d.chartResized)
-	d.onboard = newOnboarding(d.deps.IngestURL, d.deps.Token, func(s string) { a.Clipboard().SetContent(s) }, d.later)
+	d.onboard = newOnboarding(d.deps.IngestURL, d.deps.Token, func(s string) { a.Clipboard().SetContent(s) }, d.later, d.showConnect)
 	d.onboard.obj.Hide()
 
 	pane := func(a, b stats.Dimension) *container.AppTabs {
@@ -223,6 +232,7 @@ func (d *Dashboard) build(a fyne.App) {
 	d.sections = container.NewAppTabs(container.NewTabItem(lang.L("Usage"), body))
 	top := container.NewVBox(bar, d.chips.obj, d.onboard.obj, d.cards.box)
 	d.win.SetContent(container.NewStack(container.NewBorder(top, nil, nil, nil, d.sections), d.tips.layer))
+	d.addSourcesSection()
 }
 
 // AddSection adds a section (a tab beside "Usage") to the window: the place for views of their own,
@@ -490,8 +500,10 @@ func (d *Dashboard) worker() {
 		d.mu.Unlock()
 
 		var snap *snapshot
+		var srcs *sourcesRead
 		if data {
 			snap = d.load(v)
+			srcs = d.sources.read(d.ctx, v.end)
 			d.armSlide(v.end)
 		}
 		var shot chartShot
@@ -505,6 +517,9 @@ func (d *Dashboard) worker() {
 		fyne.Do(func() {
 			if snap != nil {
 				d.apply(snap)
+			}
+			if srcs != nil {
+				d.sources.apply(srcs)
 			}
 			if drawn && chartErr == nil {
 				d.shot = shot

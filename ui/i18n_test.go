@@ -82,7 +82,11 @@ func TestEveryStringIsTranslated(t *testing.T) {
 	for _, c := range newCards(newTipLayer()).all {
 		used = append(used, c.caption)
 	}
-	used = append(used, "System default", "Open dashboard", "Open in browser", "Copy ingest URL", "Copy token", "Quit",
+	used = append(used, sourceColumns[:]...)
+	for _, a := range aliasDims {
+		used = append(used, a.label)
+	}
+	used = append(used, "System default", "Open dashboard", "Open in browser", "Copy ingest URL", "Copy token", "Quit", "Connect a tool…",
 		"Token Stats is already running; its window was asked to show.",
 		"Token Stats — today {{.Today}} tokens · {{.Requests}} · last hour {{.LastHour}} tokens", "1 request", "{{.Count}} requests")
 	if len(used) < 60 {

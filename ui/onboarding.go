@@ -42,7 +42,8 @@ type onboarding struct {
 	obj    fyne.CanvasObject
 }
 
-func newOnboarding(url string, token func() string, copyText func(string), later func(time.Duration, func())) *onboarding {
+func newOnboarding(url string, token func() string, copyText func(string), later func(time.Duration, func()),
+	connect func()) *onboarding {
 	o := &onboarding{url: url, token: token}
 	title := widget.NewLabel(lang.L("No usage recorded yet"))
 	title.TextStyle.Bold = true
@@ -67,7 +68,9 @@ func newOnboarding(url string, token func() string, copyText func(string), later
 		widget.NewFormItem(lang.L("Try it"), container.NewBorder(nil, nil, nil,
 			copyButton(lang.L("Copy command"), func() { copyText(curlCommand(url, o.token())) }, later), o.curlL)),
 	)
-	o.obj = widget.NewCard("", "", container.NewVBox(title, intro, form))
+	// The pass-through needs no code at all: its dialog sits on the title row, costing no height.
+	head := container.NewBorder(nil, nil, nil, widget.NewButton(lang.L("Connect a tool…"), connect), title)
+	o.obj = widget.NewCard("", "", container.NewVBox(head, intro, form))
 	o.refresh()
 	return o
 }

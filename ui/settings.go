@@ -141,6 +141,7 @@ func (d *Dashboard) settingsForm() fyne.CanvasObject {
 		form.Append("CLIProxyAPI", container.NewBorder(nil, nil, nil, save, container.NewVBox(u, key)))
 	}
 	form.Append(lang.L("Import"), d.importButton())
+	d.appendCaptureSettings(form)
 	if len(form.Items) == 0 {
 		return widget.NewLabel(lang.L("No settings are available."))
 	}

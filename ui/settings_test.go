@@ -45,7 +45,7 @@ func TestSettingsCallTheAppAndHideMissingControls(t *testing.T) {
 	for _, it := range form.Items {
 		items = append(items, it.Text)
 	}
-	if want := []string{"Listen address", "Access token", "Time zone", "Start at login", "Language", "Import"}; !slices.Equal(items, want) {
+	if want := []string{"Listen address", "Access token", "Time zone", "Start at login", "Language", "Import", "Connect", "Names"}; !slices.Equal(items, want) {
 		t.Errorf("settings show %v, want %v", items, want)
 	}
 
@@ -103,8 +103,12 @@ func TestSettingsCallTheAppAndHideMissingControls(t *testing.T) {
 	d2 := NewDashboard(a, Deps{Store: st, Settings: Settings{OpenDataFolder: func() error { return errors.New("x") }}})
 	t.Cleanup(d2.Close)
 	f2 := d2.settingsForm().(*widget.Form)
-	if len(f2.Items) != 2 || f2.Items[0].Text != "Data" || f2.Items[1].Text != "Import" {
-		t.Errorf("only the data folder control and import expected, got %d items", len(f2.Items))
+	var items2 []string
+	for _, it := range f2.Items {
+		items2 = append(items2, it.Text)
+	}
+	if want := []string{"Data", "Import", "Connect", "Names"}; !slices.Equal(items2, want) {
+		t.Errorf("only the data folder control and the ones that need no app function expected, got %v", items2)
 	}
 }
 

@@ -212,6 +212,7 @@
         renderPanels();
         renderCharts();
         renderChips();
+        loadSources();
         const how = live === 'live' ? t('live') : live === 'polling' ? t('polling every {{.Seconds}} s', { Seconds: POLL_MS / 1000 }) : t('connecting');
         setStatus(t('Updated {{.Time}}', { Time: new Date().toLocaleTimeString(LANG) }) + ' · ' + rangeText() + ' · ' + how);
         document.body.dataset.hours = String(h);
@@ -557,6 +558,51 @@
     img.addEventListener('mousemove', show);
     img.addEventListener('click', show);
     img.addEventListener('mouseleave', hide);
+  }
+
+  // The Sources section: read with every refresh, so a source shows as soon as its first record does.
+  function loadSources() {
+    request('/stats/sources')
+      .then((res) => renderSources(res.data || []))
+      .catch(() => {
+        // the status line already says when loading fails; the section keeps what it showed
+      });
+  }
+
+  function when(iso) {
+    return iso ? new Date(iso).toLocaleString(LANG) : '—';
+  }
+
+  function renderSources(list) {
+    const frag = document.createDocumentFragment();
+    if (list.length === 0) {
+      const tr = document.createElement('tr');
+      const td = document.createElement('td');
+      td.colSpan = 6;
+      td.className = 'empty';
+      td.textContent = t('No source has reported yet. Point a tool at the pass-through (/proxy/…) or post to /usage, and it shows here.');
+      tr.appendChild(td);
+      frag.appendChild(tr);
+    }
+    for (const s of list) {
+      const tr = document.createElement('tr');
+      const cell = (text, cls, title) => {
+        const td = document.createElement('td');
+        td.textContent = text;
+        if (cls) td.className = cls;
+        if (title) td.title = title;
+        tr.appendChild(td);
+        return td;
+      };
+      cell(s.name === '' ? t('(none)') : s.name, 'name', s.name);
+      cell(s.kind, 'text');
+      cell(short(s.records_today), '', exact(s.records_today)).dataset.exact = String(s.records_today);
+      cell(short(s.tokens_today), '', exact(s.tokens_today)).dataset.exact = String(s.tokens_today);
+      cell(when(s.last), 'text');
+      cell(s.error ? when(s.error_at) + ' · ' + s.error : s.note, 'text error');
+      frag.appendChild(tr);
+    }
+    $('table-sources').tBodies[0].replaceChildren(frag);
   }
 
   function startPolling() {
