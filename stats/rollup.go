@@ -83,11 +83,11 @@ func (b *rollupBuilder) bucket(l level, ts int64) int64 {
 	return c.start
 }
 
-// add adds one record's totals at second ts: to every dimension at the levels given (the minute level
-// only when minutes is set), and to the combo's cube buckets when cube is set.
-func (b *rollupBuilder) add(ts, comboID int64, c combo, t *Totals, minutes, cube bool) {
+// add adds one record's totals at second ts: to every dimension at the levels from finest up, and to
+// the combo's cube buckets when cube is set.
+func (b *rollupBuilder) add(ts, comboID int64, c combo, t *Totals, finest level, cube bool) {
 	for _, l := range dimLevels {
-		if l == levelMinute && !minutes {
+		if l < finest {
 			continue
 		}
 		bk := b.bucket(l, ts)

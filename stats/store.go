@@ -29,9 +29,17 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives what goes wrong in the background (the writer's housekeeping); nil discards it.
 	Logger *slog.Logger
+	// RetentionDays, when above 0, keeps raw records for that many local days before today: older ones
+	// are removed in the background (at open and every hour) while their day and month totals stay
+	// (docs/retention.md). A file made before this option existed is rewritten once at open (VACUUM)
+	// so removed rows give their space back. 0 keeps every record.
+	RetentionDays int
 	// rebuildKeys bounds the rollup keys a rebuild holds before writing them (0: maxBuilderKeys); tests
 	// make it small to rebuild in many parts.
 	rebuildKeys int
+	// retireChunk bounds the rows one retirement transaction deletes (0: retireChunk); tests make it
+	// small to retire in many parts.
+	retireChunk int
 }
 
 // Store is one SQLite file of usage records. Writes go through a single writer goroutine that groups
@@ -51,6 +59,11 @@ type Store struct {
 	hub     hub
 
 	queries struct{ summaries, breakdowns, trends atomic.Int64 }
+
+	retireChunk int
+
+	stopRetain func()
+	retainDone chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -134,6 +147,12 @@ func open(path string, opt Options) (*Store, error) {
 		wdb.Close()
 		return nil, classify(fmt.Errorf("prepare schema of %s: %w", path, err))
 	}
+	if opt.RetentionDays > 0 {
+		if err := useIncrementalVacuum(ctx, wdb); err != nil {
+			wdb.Close()
+			return nil, classify(fmt.Errorf("prepare %s for retention: %w", path, err))
+		}
+	}
 	if err := setLocation(ctx, wdb, opt.Location, opt.Now().Unix(), opt.rebuildKeys); err != nil {
 		wdb.Close()
 		return nil, classify(fmt.Errorf("rebuild rollups for %s: %w", opt.Location, err))
@@ -145,7 +164,11 @@ func open(path string, opt Options) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(opt.Readers)
 	rdb.SetMaxIdleConns(opt.Readers)
-	s := &Store{path: path, loc: opt.Location, rdb: rdb, pricer: opt.Pricer, now: opt.Now, logger: opt.Logger}
+	s := &Store{path: path, loc: opt.Location, rdb: rdb, pricer: opt.Pricer, now: opt.Now, logger: opt.Logger,
+		retireChunk: opt.retireChunk}
+	if s.retireChunk <= 0 {
+		s.retireChunk = retireChunk
+	}
 	if err := loadMinuteState(ctx, rdb, &s.minutes); err != nil {
 		wdb.Close()
 		rdb.Close()
@@ -157,6 +180,9 @@ func open(path string, opt Options) (*Store, error) {
 		rdb.Close()
 		return nil, classify(err)
 	}
+	rctx, cancel := context.WithCancel(context.Background())
+	s.stopRetain, s.retainDone = cancel, make(chan struct{})
+	go s.retainLoop(rctx, opt.RetentionDays)
 	return s, nil
 }
 
@@ -174,6 +200,9 @@ func dsn(path string, readOnly bool) string {
 		// Checkpoint every ~16 MB of WAL instead of 4 MB: rollup and request-id pages rewritten by many
 		// commits are copied into the database once per checkpoint, so fewer checkpoints copy less.
 		q.Add("_pragma", "wal_autocheckpoint(4000)")
+		// A new file keeps the map that lets retention give freed pages back (no effect on an existing
+		// file; see useIncrementalVacuum).
+		q.Add("_pragma", "auto_vacuum(2)")
 	}
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
@@ -199,6 +228,8 @@ func (s *Store) Location() *time.Location { return s.loc }
 // Close stops the writer after it has committed everything already handed to it, then closes the file.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.stopRetain()
+		<-s.retainDone
 		werr := s.w.close()
 		rerr := s.rdb.Close()
 		s.hub.closeAll()
