@@ -44,6 +44,8 @@ type Server struct {
 	done     chan struct{} // closed by Shutdown: ends the event streams
 	stopOnce sync.Once
 	show     atomic.Pointer[func()]
+	// ingestErrors count refused and failed ingest requests since start, for /metrics.
+	ingestErrors struct{ invalid, storage atomic.Int64 }
 }
 
 // New builds a Server.
@@ -78,6 +80,7 @@ func (s *Server) routes() {
 	s.handle("/stats/db-info", http.MethodGet, s.dbInfo)
 	s.handle("/app/show", http.MethodPost, s.showWindow)
 	s.webRoutes()
+	s.opsRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route: "+r.URL.Path)
 	})
