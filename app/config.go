@@ -24,8 +24,12 @@ type Config struct {
 	DataDir  string
 	TZ       string
 	Headless bool
-	Command  string   // "" (run), "version", "token", "help", …
-	Args     []string // what follows the command
+	// RetentionDays keeps raw records that many days (0: all); Backups is how many daily backups to
+	// keep (0: none). See docs/retention.md.
+	RetentionDays int
+	Backups       int
+	Command       string   // "" (run), "version", "token", "help", …
+	Args          []string // what follows the command
 	// Given names the flags set on the command line or through their environment variable; those win
 	// over settings.json.
 	Given map[string]bool
@@ -55,6 +59,8 @@ Commands:
   (none)    start the app (desktop window and tray; headless when no display is available)
   token     print the API token proxies must send
   record    send one usage record to the running app (tokenstats record --help)
+  backup    copy the database to a file, consistently, also while the app runs (backup FILE)
+  restore   put a backup back while the app is not running (restore FILE)
   version   print the version
   help      print this help
 
@@ -84,6 +90,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		return c, err
 	}
 	fs.BoolVar(&c.Headless, "headless", headless, "run only the listener and the store, no window (TOKENSTATS_HEADLESS)")
+	if err := intFlags(fs, &c, getenv); err != nil {
+		fmt.Fprintln(stderr, err)
+		return c, err
+	}
 	showVersion := fs.Bool("version", false, "print the version and exit (same as the version command)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageText)
@@ -94,7 +104,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	}
 	c.Given = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { c.Given[f.Name] = true })
-	for name, env := range map[string]string{"listen": "TOKENSTATS_LISTEN", "data-dir": "TOKENSTATS_DATA_DIR", "tz": "TOKENSTATS_TZ"} {
+	for name, env := range map[string]string{"listen": "TOKENSTATS_LISTEN", "data-dir": "TOKENSTATS_DATA_DIR", "tz": "TOKENSTATS_TZ",
+		"retention-days": "TOKENSTATS_RETENTION_DAYS", "backups": "TOKENSTATS_BACKUPS"} {
 		if getenv(env) != "" {
 			c.Given[name] = true
 		}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/tokenstats/tokenstats/localapi"
@@ -30,6 +31,9 @@ type Core struct {
 	served   chan struct{} // closed when Serve returns; serveErr is then set
 	serveErr error
 	log      *slog.Logger
+	// stopBackups ends the daily backups; backups waits for them.
+	stopBackups func()
+	backups     sync.WaitGroup
 }
 
 // startCore locks the data folder, opens the store and starts serving.
@@ -51,7 +55,7 @@ func startCore(cfg Config, getenv func(string) string, log *slog.Logger) (*Core,
 	if err != nil {
 		return fail(err)
 	}
-	store, rec, err := stats.Open(cfg.DBPath(), stats.Options{Location: loc})
+	store, rec, err := stats.Open(cfg.DBPath(), stats.Options{Location: loc, RetentionDays: cfg.RetentionDays, Logger: log})
 	if err != nil {
 		return fail(fmt.Errorf("open database: %w", err))
 	}
@@ -85,7 +89,16 @@ func startCore(cfg Config, getenv func(string) string, log *slog.Logger) (*Core,
 	}
 	c.server.RegisterOnShutdown(c.API.Shutdown) // ends the browser tabs' event streams
 	go func() { c.serveErr = c.server.Serve(c.listener); close(c.served) }()
+	c.startBackups()
 	return c, nil
+}
+
+// startBackups starts the daily backups (docs/retention.md).
+func (c *Core) startBackups() {
+	ctx, cancel := context.WithCancel(context.Background())
+	c.stopBackups = cancel
+	c.backups.Add(1)
+	go backupLoop(ctx, &c.backups, c.Store, backupsDir(c.Config.DataDir), c.Config.Backups, c.log)
 }
 
 // Close stops accepting, lets in-flight requests (and so their writes) finish, then closes the store.
@@ -108,6 +121,10 @@ func (c *Core) shutdown() error {
 		c.server = nil
 	} else if c.listener != nil {
 		c.listener.Close()
+	}
+	if c.stopBackups != nil {
+		c.stopBackups()
+		c.backups.Wait()
 	}
 	if c.Store != nil {
 		if err := c.Store.Close(); err != nil {

@@ -10,6 +10,9 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	// Before Fyne's lang package reads the locale: see the package comment.
+	_ "github.com/tokenstats/tokenstats/app/internal/localeenv"
 )
 
 // version is set at build time with -ldflags "-X github.com/tokenstats/tokenstats/app.version=…".
@@ -52,6 +55,10 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return 0
 	case "record":
 		return runRecord(cfg, cfg.Args, getenv, os.Stdin, stdout, stderr)
+	case "backup":
+		return runBackup(cfg, cfg.Args, stdout, stderr)
+	case "restore":
+		return runRestore(cfg, cfg.Args, stdout, stderr)
 	case "token":
 		t, err := loadToken(cfg.DataDir, getenv)
 		if err != nil {

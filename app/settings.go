@@ -27,6 +27,9 @@ type savedSettings struct {
 	Listen   string `json:"listen,omitempty"`
 	TimeZone string `json:"time_zone,omitempty"`
 	Language string `json:"language,omitempty"` // "", "en", "zh-Hans"
+	// RetentionDays and Backups: nil means the default (keep every record; DefaultBackups).
+	RetentionDays *int `json:"retention_days,omitempty"`
+	Backups       *int `json:"backups,omitempty"`
 }
 
 func settingsFile(dataDir string) string { return filepath.Join(dataDir, "settings.json") }
@@ -80,7 +83,7 @@ func withSavedSettings(cfg Config, stderr io.Writer) Config {
 			cfg.TZ = s.TimeZone
 		}
 	}
-	return cfg
+	return withSavedCounts(cfg, s, stderr)
 }
 
 func checkListen(addr string) error {
@@ -239,5 +242,7 @@ func (b *settingsBackend) forUI() ui.Settings {
 		TimeZone:        b.TimeZone, SetTimeZone: b.SetTimeZone,
 		StartAtLogin: b.StartAtLogin, SetStartAtLogin: b.SetStartAtLogin,
 		Language: b.Language, SetLanguage: b.SetLanguage,
+		RetentionDays: b.RetentionDays, SetRetentionDays: b.SetRetentionDays,
+		Backups: b.Backups, SetBackups: b.SetBackups,
 	}
 }

@@ -37,6 +37,11 @@ type Settings struct {
 	SetStartAtLogin func(on bool) error
 	Language        func() string // "", "en" or "zh-Hans" ("" = follow the system)
 	SetLanguage     func(tag string) error
+	// Days of raw records to keep (0: all) and daily backups to keep (0: none); applied on restart.
+	RetentionDays    func() int
+	SetRetentionDays func(days int) error
+	Backups          func() int
+	SetBackups       func(n int) error
 }
 
 // minRefreshGap spaces refreshes: whatever the ingest rate, the window queries at most 4 times a second.
