@@ -33,32 +33,43 @@ const (
 	backupEvery = time.Hour
 )
 
+// countSetting is a whole number set by a flag, its environment variable or settings.json, in that
+// order of precedence.
+type countSetting struct {
+	flag, env, what, usage string
+	max                    int
+	saved                  func(*savedSettings) **int
+	of                     func(*Config) *int
+}
+
+var countSettings = []countSetting{
+	{"retention-days", "TOKENSTATS_RETENTION_DAYS", "days to keep raw records",
+		"keep raw records this many `days`; older ones are kept as day totals only " +
+			"(TOKENSTATS_RETENTION_DAYS; default 0: keep every record)", maxRetentionDays,
+		func(s *savedSettings) **int { return &s.RetentionDays }, func(c *Config) *int { return &c.RetentionDays }},
+	{"backups", "TOKENSTATS_BACKUPS", "daily backups to keep",
+		"keep this `count` of daily backups in the data folder's backups folder (TOKENSTATS_BACKUPS; default 3; 0: none)",
+		maxBackups, func(s *savedSettings) **int { return &s.Backups }, func(c *Config) *int { return &c.Backups }},
+}
+
 // intFlags adds --retention-days and --backups, with their environment variables as defaults.
 func intFlags(fs *flag.FlagSet, c *Config, getenv func(string) string) error {
 	c.Backups = DefaultBackups
-	for _, f := range []struct {
-		name, env, usage string
-		dst              *int
-		max              int
-	}{
-		{"retention-days", "TOKENSTATS_RETENTION_DAYS", "keep raw records this many `days`; older ones are kept as day totals only " +
-			"(TOKENSTATS_RETENTION_DAYS; default 0: keep every record)", &c.RetentionDays, maxRetentionDays},
-		{"backups", "TOKENSTATS_BACKUPS", "keep this many daily backups in the data folder's backups folder " +
-			"(TOKENSTATS_BACKUPS; default 3; 0: none)", &c.Backups, maxBackups},
-	} {
+	for _, cs := range countSettings {
+		dst, max := cs.of(c), cs.max
 		set := func(v string) error {
-			n, err := parseCount(v, f.max)
+			n, err := parseCount(v, max)
 			if err == nil {
-				*f.dst = n
+				*dst = n
 			}
 			return err
 		}
-		if v := getenv(f.env); v != "" {
+		if v := getenv(cs.env); v != "" {
 			if err := set(v); err != nil {
-				return fmt.Errorf("%s=%q: %w", f.env, v, err)
+				return fmt.Errorf("%s=%q: %w", cs.env, v, err)
 			}
 		}
-		fs.Func(f.name, f.usage, set)
+		fs.Func(cs.flag, cs.usage, set)
 	}
 	return nil
 }
@@ -231,58 +242,48 @@ func backupLoop(ctx context.Context, wg *sync.WaitGroup, store *stats.Store, dir
 
 // withSavedCounts applies the saved retention and backup counts where no flag or variable set them.
 func withSavedCounts(cfg Config, s savedSettings, stderr io.Writer) Config {
-	for _, c := range []struct {
-		flag  string
-		saved *int
-		dst   *int
-		max   int
-	}{{"retention-days", s.RetentionDays, &cfg.RetentionDays, maxRetentionDays}, {"backups", s.Backups, &cfg.Backups, maxBackups}} {
-		if c.saved == nil || cfg.Given[c.flag] {
+	for _, cs := range countSettings {
+		saved := *cs.saved(&s)
+		if saved == nil || cfg.Given[cs.flag] {
 			continue
 		}
-		if *c.saved < 0 || *c.saved > c.max {
-			fmt.Fprintf(stderr, "tokenstats: ignoring saved %s %d: want 0 to %d\n", c.flag, *c.saved, c.max)
+		if *saved < 0 || *saved > cs.max {
+			fmt.Fprintf(stderr, "tokenstats: ignoring saved %s %d: want 0 to %d\n", cs.flag, *saved, cs.max)
 			continue
 		}
-		*c.dst = *c.saved
+		*cs.of(&cfg) = *saved
 	}
 	return cfg
 }
 
-// RetentionDays is the retention the next start will use (0: keep every record).
-func (b *settingsBackend) RetentionDays() int {
-	if s := b.saved(); s.RetentionDays != nil && !b.cfg.Given["retention-days"] {
-		return *s.RetentionDays
+// count is the value of a count setting the next start will use.
+func (b *settingsBackend) count(cs countSetting) int {
+	s := b.saved()
+	if saved := *cs.saved(&s); saved != nil && !b.cfg.Given[cs.flag] {
+		return *saved
 	}
-	return b.cfg.RetentionDays
+	return *cs.of(&b.cfg)
 }
+
+// setCount saves a count setting for the next start.
+func (b *settingsBackend) setCount(cs countSetting, n int) error {
+	if n < 0 || n > cs.max {
+		return fmt.Errorf("%s: want 0 to %d", cs.what, cs.max)
+	}
+	if b.cfg.Given[cs.flag] {
+		return fmt.Errorf("%s: set by --%s or %s, which win over the saved setting", cs.what, cs.flag, cs.env)
+	}
+	return b.update(func(s *savedSettings) { *cs.saved(s) = &n })
+}
+
+// RetentionDays is the retention the next start will use (0: keep every record).
+func (b *settingsBackend) RetentionDays() int { return b.count(countSettings[0]) }
 
 // SetRetentionDays saves the retention for the next start.
-func (b *settingsBackend) SetRetentionDays(days int) error {
-	if days < 0 || days > maxRetentionDays {
-		return fmt.Errorf("days to keep raw records: want 0 to %d", maxRetentionDays)
-	}
-	if b.cfg.Given["retention-days"] {
-		return errors.New("retention is set by --retention-days or TOKENSTATS_RETENTION_DAYS, which win over the saved setting")
-	}
-	return b.update(func(s *savedSettings) { s.RetentionDays = &days })
-}
+func (b *settingsBackend) SetRetentionDays(days int) error { return b.setCount(countSettings[0], days) }
 
 // Backups is how many daily backups the next start keeps (0: none).
-func (b *settingsBackend) Backups() int {
-	if s := b.saved(); s.Backups != nil && !b.cfg.Given["backups"] {
-		return *s.Backups
-	}
-	return b.cfg.Backups
-}
+func (b *settingsBackend) Backups() int { return b.count(countSettings[1]) }
 
 // SetBackups saves how many daily backups to keep, for the next start.
-func (b *settingsBackend) SetBackups(n int) error {
-	if n < 0 || n > maxBackups {
-		return fmt.Errorf("daily backups to keep: want 0 to %d", maxBackups)
-	}
-	if b.cfg.Given["backups"] {
-		return errors.New("backups are set by --backups or TOKENSTATS_BACKUPS, which win over the saved setting")
-	}
-	return b.update(func(s *savedSettings) { s.Backups = &n })
-}
+func (b *settingsBackend) SetBackups(n int) error { return b.setCount(countSettings[1], n) }

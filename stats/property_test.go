@@ -1,7 +1,6 @@
 package stats
 
 import (
-	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -282,14 +281,7 @@ func TestViewsAgreeWithBruteForce(t *testing.T) {
 			// Rebuild every rollup from the raw rows, as a zone change does.
 			rebuildNow := func() {
 				s.Close()
-				db, err := sql.Open("sqlite", path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := db.Exec(`UPDATE meta SET value = '' WHERE key = 'zone'`); err != nil {
-					t.Fatal(err)
-				}
-				db.Close()
+				forgetZone(t, path)
 				if s, _, err = Open(path, Options{Location: loc, Pricer: testPricer{}, Now: now, retireChunk: 97}); err != nil {
 					t.Fatal(err)
 				}

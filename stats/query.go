@@ -213,11 +213,7 @@ func (s *Store) Info(ctx context.Context) (Info, error) {
 	if err := s.rdb.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'records'`).Scan(&inf.Records); err != nil {
 		return inf, fmt.Errorf("count records: %w", err)
 	}
-	s.minutes.mu.RLock()
-	if c := s.minutes.retired; c > 0 {
-		inf.Cutoff = time.Unix(c, 0).In(s.loc)
-	}
-	s.minutes.mu.RUnlock()
+	inf.Cutoff = s.cutoff()
 	return inf, nil
 }
 

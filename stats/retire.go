@@ -71,12 +71,18 @@ func (s *Store) retire(ctx context.Context, target int64) (RetireResult, error) 
 			return res, fmt.Errorf("checkpoint after retiring: %w", err)
 		}
 	}
-	s.minutes.mu.RLock()
-	if c := s.minutes.retired; c > 0 {
-		res.Cutoff = time.Unix(c, 0).In(s.loc)
-	}
-	s.minutes.mu.RUnlock()
+	res.Cutoff = s.cutoff()
 	return res, nil
+}
+
+// cutoff is the retention cutoff in force; zero when nothing was ever retired.
+func (s *Store) cutoff() time.Time {
+	s.minutes.mu.RLock()
+	defer s.minutes.mu.RUnlock()
+	if c := s.minutes.retired; c > 0 {
+		return time.Unix(c, 0).In(s.loc)
+	}
+	return time.Time{}
 }
 
 // retireStep does one bounded part of retiring up to target, in this order: move the cutoff (one
@@ -191,6 +197,9 @@ func useIncrementalVacuum(ctx context.Context, db *sql.DB) error {
 // deleted).
 func (s *Store) retainLoop(ctx context.Context, days int) {
 	defer close(s.retainDone)
+	if days <= 0 && s.cutoff().IsZero() {
+		return
+	}
 	for {
 		target := int64(-1) // at or below any cutoff: only finish what is left
 		if days > 0 {

@@ -325,3 +325,26 @@ func TestRetireRefusesTheFuture(t *testing.T) {
 		t.Fatal("a cutoff in the future was accepted")
 	}
 }
+
+// A record removed by retention is still known by its request id: a proxy replaying it later is told
+// it is a duplicate, and the day totals do not count it twice.
+func TestRetiredRequestIDsStayDuplicates(t *testing.T) {
+	end := time.Date(2026, 6, 20, 12, 0, 0, 0, time.UTC)
+	s, _, err := Open(filepath.Join(t.TempDir(), "d.db"), Options{Location: time.UTC, Now: func() time.Time { return end }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	old := rec(end.AddDate(0, 0, -20), "a", "m", 5, 5)
+	old.RequestID = "replayed-later"
+	mustRecord(t, s, old)
+	if res, err := s.Retire(ctx, end.AddDate(0, 0, -7)); err != nil || res.Removed != 1 {
+		t.Fatalf("retire: %+v, %v", res, err)
+	}
+	if res := mustRecord(t, s, old); res.Duplicates != 1 || res.Accepted != 0 {
+		t.Fatalf("the replay: %+v", res)
+	}
+	if sum, err := s.Summary(ctx, LastHours(end, MaxHours), Filter{}); err != nil || sum.Requests != 1 {
+		t.Fatalf("all time: %+v, %v", sum, err)
+	}
+}
