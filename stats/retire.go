@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 )
 
@@ -172,9 +173,19 @@ func (w *writer) vacuumStep(ctx context.Context) (bool, error) {
 // autoVacuumIncremental is PRAGMA auto_vacuum's value for INCREMENTAL.
 const autoVacuumIncremental = 2
 
+// isEmptyDatabase reports whether path and its write-ahead log hold nothing yet (or do not exist).
+func isEmptyDatabase(path string) bool {
+	for _, p := range []string{path, path + "-wal"} {
+		if st, err := os.Stat(p); err == nil && st.Size() > 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // useIncrementalVacuum makes the file keep the map incremental vacuum needs. A file created by this
-// version has it (the writer's connection asks for it before the first table); an older one is
-// rewritten once by VACUUM, which takes about as long as copying the file and needs as much free disk.
+// version has it (open asks for it on a fresh file); an older one is rewritten once by VACUUM, which takes about
+// as long as copying the file and needs as much free disk.
 func useIncrementalVacuum(ctx context.Context, db *sql.DB) error {
 	var mode int64
 	if err := db.QueryRowContext(ctx, `PRAGMA auto_vacuum`).Scan(&mode); err != nil {

@@ -125,6 +125,7 @@ func open(path string, opt Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder: %w", err)
 	}
+	fresh := isEmptyDatabase(path)
 	// SQLite gives the -wal and -shm files the database file's mode, so creating it 0600 covers all three.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -135,7 +136,15 @@ func open(path string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("restrict database file: %w", err)
 	}
 
-	wdb, err := sql.Open("sqlite", dsn(path, false))
+	wdsn := dsn(path, false)
+	if fresh {
+		// A new file keeps the map that lets retention give freed pages back. SQLite takes the setting
+		// only before the file's first page exists (modernc applies _pragma values in name order, so
+		// before journal_mode); asked of an existing file it would write the header, which a damaged
+		// file that must be kept aside untouched may not get.
+		wdsn += "&_pragma=" + url.QueryEscape(fmt.Sprintf("auto_vacuum(%d)", autoVacuumIncremental))
+	}
+	wdb, err := sql.Open("sqlite", wdsn)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -200,9 +209,6 @@ func dsn(path string, readOnly bool) string {
 		// Checkpoint every ~16 MB of WAL instead of 4 MB: rollup and request-id pages rewritten by many
 		// commits are copied into the database once per checkpoint, so fewer checkpoints copy less.
 		q.Add("_pragma", "wal_autocheckpoint(4000)")
-		// A new file keeps the map that lets retention give freed pages back (no effect on an existing
-		// file; see useIncrementalVacuum).
-		q.Add("_pragma", "auto_vacuum(2)")
 	}
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
