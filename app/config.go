@@ -24,15 +24,15 @@ type Config struct {
 	DataDir  string
 	TZ       string
 	Headless bool
-	// RetentionDays keeps raw records that many days (0: all); Backups is how many daily backups to
-	// keep (0: none). See docs/retention.md.
-	RetentionDays int
-	Backups       int
-	Command       string   // "" (run), "version", "token", "help", …
-	Args          []string // what follows the command
+	Command  string   // "" (run), "version", "token", "help", …
+	Args     []string // what follows the command
 	// Given names the flags set on the command line or through their environment variable; those win
 	// over settings.json.
 	Given map[string]bool
+
+	// RetentionDays keeps raw records that many days (0: all); Backups is how many daily backups to
+	// keep (0: none). See docs/retention.md.
+	RetentionDays, Backups int
 }
 
 // Location is the configured time zone, or the process's local zone.

@@ -41,12 +41,13 @@ type writeReq struct {
 	recs  []Record
 	state map[string][]byte
 	op    func(ctx context.Context, w *writer) (changed bool, err error)
+	res   Result
+	err   error
+	done  chan struct{}
+
 	// keepsCache: the op changes nothing the trend cache holds (other ops drop it); bare: it runs
 	// outside a transaction (a checkpoint).
 	keepsCache, bare bool
-	res              Result
-	err              error
-	done             chan struct{}
 }
 
 // writer owns the write connection and what the open transaction has changed.
