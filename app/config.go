@@ -40,6 +40,10 @@ type Config struct {
 	// From settings.json (withSavedSettings): the saved upstreams and the Google account lookup.
 	SavedUpstreams []passthrough.Upstream
 	LookupEmail    bool
+
+	// RetentionDays keeps raw records that many days (0: all); Backups is how many daily backups to
+	// keep (0: none). See docs/retention.md.
+	RetentionDays, Backups int
 }
 
 // UpstreamTable is the pass-through's table in effect: built in, then saved, then flags.
@@ -73,6 +77,8 @@ Commands:
   record    send one usage record to the running app (tokenstats record --help)
   export    write usage records as CSV or JSONL (tokenstats export --help)
   import    add the records of an export or another tool's database (tokenstats import --help)
+  backup    copy the database to a file, consistently, also while the app runs (backup FILE)
+  restore   put a backup back while the app is not running (restore FILE)
   version   print the version
   help      print this help
 
@@ -113,6 +119,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		}
 		return err
 	})
+	if err := intFlags(fs, &c, getenv); err != nil {
+		fmt.Fprintln(stderr, err)
+		return c, err
+	}
 	showVersion := fs.Bool("version", false, "print the version and exit (same as the version command)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageText)
@@ -124,7 +134,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	c.Given = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { c.Given[f.Name] = true })
 	for name, env := range map[string]string{"listen": "TOKENSTATS_LISTEN", "data-dir": "TOKENSTATS_DATA_DIR", "tz": "TOKENSTATS_TZ",
-		"cliproxyapi": "TOKENSTATS_CLIPROXYAPI"} {
+		"cliproxyapi": "TOKENSTATS_CLIPROXYAPI", "retention-days": "TOKENSTATS_RETENTION_DAYS", "backups": "TOKENSTATS_BACKUPS"} {
 		if getenv(env) != "" {
 			c.Given[name] = true
 		}

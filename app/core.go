@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/tokenstats/tokenstats/localapi"
@@ -32,6 +33,9 @@ type Core struct {
 	log      *slog.Logger
 	// stopPoller stops the CLIProxyAPI poller (cliproxyapi.go); nil until it runs.
 	stopPoller func()
+	// stopBackups ends the daily backups; backups waits for them.
+	stopBackups func()
+	backups     sync.WaitGroup
 }
 
 // startCore locks the data folder, opens the store and starts serving.
@@ -49,7 +53,7 @@ func startCore(cfg Config, getenv func(string) string, log *slog.Logger) (*Core,
 	if err != nil {
 		return fail(err)
 	}
-	store, rec, err := openStore(cfg)
+	store, rec, err := openStore(cfg, log)
 	if err != nil {
 		return fail(fmt.Errorf("open database: %w", err))
 	}
@@ -86,17 +90,26 @@ func startCore(cfg Config, getenv func(string) string, log *slog.Logger) (*Core,
 	c.server.RegisterOnShutdown(c.API.Shutdown) // ends the browser tabs' event streams
 	go func() { c.serveErr = c.server.Serve(c.listener); close(c.served) }()
 	c.stopPoller = startCLIProxyPoller(newCLIProxyPoller(store, cfg.DataDir, cliproxyTargetFunc(cfg, getenv), log))
+	c.startBackups()
 	return c, nil
 }
 
 // openStore opens the data folder's store as the app runs it; the export and import commands open it
 // the same way when no instance holds the folder. The caller holds the data folder's lock.
-func openStore(cfg Config) (*stats.Store, stats.Recovered, error) {
+func openStore(cfg Config, log *slog.Logger) (*stats.Store, stats.Recovered, error) {
 	loc, err := cfg.Location()
 	if err != nil {
 		return nil, stats.Recovered{}, err
 	}
-	return stats.Open(cfg.DBPath(), stats.Options{Location: loc})
+	return stats.Open(cfg.DBPath(), stats.Options{Location: loc, RetentionDays: cfg.RetentionDays, Logger: log})
+}
+
+// startBackups starts the daily backups (docs/retention.md).
+func (c *Core) startBackups() {
+	ctx, cancel := context.WithCancel(context.Background())
+	c.stopBackups = cancel
+	c.backups.Add(1)
+	go backupLoop(ctx, &c.backups, c.Store, backupsDir(c.Config.DataDir), c.Config.Backups, c.log)
 }
 
 // Close stops accepting, lets in-flight requests (and so their writes) finish, then closes the store.
@@ -126,6 +139,10 @@ func (c *Core) shutdown() error {
 	}
 	if c.API != nil {
 		c.API.Wait() // the pass-through's last records, before the store closes
+	}
+	if c.stopBackups != nil {
+		c.stopBackups()
+		c.backups.Wait()
 	}
 	if c.Store != nil {
 		if err := c.Store.Close(); err != nil {

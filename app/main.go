@@ -10,6 +10,9 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	// Before Fyne's lang package reads the locale: see the package comment.
+	_ "github.com/tokenstats/tokenstats/app/internal/localeenv"
 )
 
 // version is set at build time with -ldflags "-X github.com/tokenstats/tokenstats/app.version=…".
@@ -56,6 +59,10 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return runExport(cfg, cfg.Args, getenv, stdout, stderr)
 	case "import":
 		return runImport(cfg, cfg.Args, getenv, stdout, stderr)
+	case "backup":
+		return runBackup(cfg, cfg.Args, stdout, stderr)
+	case "restore":
+		return runRestore(cfg, cfg.Args, stdout, stderr)
 	case "token":
 		t, err := loadToken(cfg.DataDir, getenv)
 		if err != nil {

@@ -35,6 +35,9 @@ type savedSettings struct {
 	// lookup of Code Assist tokens (off unless set).
 	Upstreams         []passthrough.Upstream `json:"upstreams,omitempty"`
 	LookupGoogleEmail bool                   `json:"lookup_google_email,omitempty"`
+	// RetentionDays and Backups: nil means the default (keep every record; DefaultBackups).
+	RetentionDays *int `json:"retention_days,omitempty"`
+	Backups       *int `json:"backups,omitempty"`
 }
 
 func settingsFile(dataDir string) string { return filepath.Join(dataDir, "settings.json") }
@@ -89,7 +92,7 @@ func withSavedSettings(cfg Config, stderr io.Writer) Config {
 			cfg.TZ = s.TimeZone
 		}
 	}
-	return cfg
+	return withSavedCounts(cfg, s, stderr)
 }
 
 func checkListen(addr string) error {
@@ -254,5 +257,7 @@ func (b *settingsBackend) forUI() ui.Settings {
 		CLIProxyAPI: b.CLIProxyAPI, SetCLIProxyAPI: b.SetCLIProxyAPI,
 		Upstreams: b.Upstreams, SetUpstream: b.SetUpstream, RemoveUpstream: b.RemoveUpstream,
 		LookupEmail: b.LookupEmail, SetLookupEmail: b.SetLookupEmail,
+		RetentionDays: b.RetentionDays, SetRetentionDays: b.SetRetentionDays,
+		Backups: b.Backups, SetBackups: b.SetBackups,
 	}
 }

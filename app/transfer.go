@@ -273,7 +273,7 @@ func withData(cfg Config, getenv func(string) string, stderr io.Writer, create b
 	if errors.Is(statErr, fs.ErrNotExist) {
 		fmt.Fprintf(stderr, "tokenstats: %s holds no database yet; starting one\n", cfg.DataDir)
 	}
-	st, rec, err := openStore(withSavedSettings(cfg, stderr))
+	st, rec, err := openStore(withSavedSettings(cfg, stderr), newLogger(stderr))
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}

@@ -111,9 +111,11 @@ func TestIngestLimits(t *testing.T) {
 	if code, res := h.do("POST", "/usage", huge); code != 413 || !strings.Contains(res["error"].(string), "larger") {
 		t.Errorf("oversized body: %d %v", code, res)
 	}
+	// With the Bearer token the body is read as JSON whatever Content-Type says: curl -d sends
+	// application/x-www-form-urlencoded (the browser-session rule is in TestContentTypeRuleBySender).
 	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "garbage;;"} {
-		if code, res := h.do("POST", "/usage", one, "Content-Type", ct); code != 415 || !strings.Contains(res["error"].(string), "application/json") {
-			t.Errorf("Content-Type %s: %d %v", ct, code, res)
+		if code, res := h.do("POST", "/usage", one, "Content-Type", ct); code != 200 || res["accepted"] != 1.0 {
+			t.Errorf("Content-Type %s with the token: %d %v", ct, code, res)
 		}
 	}
 	if code, _ := h.do("POST", "/usage", one, "Content-Type", "application/json; charset=utf-8"); code != 200 {

@@ -61,6 +61,8 @@ type Server struct {
 	show     atomic.Pointer[func()]
 	web      webState // the tab's translations and chart font, loaded on first use
 	proxy    *passthrough.Handler
+	// ingestErrors count refused and failed ingest requests since start, for /metrics.
+	ingestErrors struct{ invalid, storage atomic.Int64 }
 }
 
 // New builds a Server.
@@ -99,6 +101,7 @@ func (s *Server) routes() {
 	s.webRoutes()
 	s.telemetryRoutes()
 	s.sourceRoutes()
+	s.opsRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route: "+r.URL.Path)
 	})

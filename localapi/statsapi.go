@@ -285,7 +285,11 @@ func (s *Server) dbInfo(w http.ResponseWriter, r *http.Request) {
 		s.queryFailed(w, err)
 		return
 	}
+	var cutoff any // RFC 3339, or null while nothing was retired
+	if !inf.Cutoff.IsZero() {
+		cutoff = inf.Cutoff.Format(time.RFC3339)
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"success": true, "db_size_bytes": inf.SizeBytes,
 		"db_size_mb": math.Round(float64(inf.SizeBytes)/(1<<20)*100) / 100, "records": inf.Records,
-		"path": inf.Path})
+		"path": inf.Path, "retention_cutoff": cutoff})
 }

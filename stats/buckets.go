@@ -103,10 +103,14 @@ type piece struct {
 // compacts it: a busy hour (at least busyHour records) keeps its minutes, a quiet one loses them, as
 // reading its raw rows is as cheap. Readers hold mu for reading while they plan and read a query, the
 // writer for writing while it commits a compaction, so no query reads an hour whose minutes just went.
+// The retention cutoff is published the same way.
 type minuteState struct {
 	mu   sync.RWMutex
 	from int64
 	busy map[int64]bool
+	// retired is the retention cutoff, a day bucket start (0: none): before it only day and month
+	// rollups answer, and every record counts at the start of its day bucket (docs/retention.md).
+	retired int64
 }
 
 // busyHour is how many records an hour must hold to keep its minute rollups after compaction: an edge
@@ -120,12 +124,22 @@ func (m *minuteState) has(h int64) bool { return h >= m.from || m.busy[h] }
 // second: raw edges (refined into minute buckets inside hours that have them), hour buckets, and, when
 // coarsest allows, day and month buckets. Filtered and unfiltered queries share the plan: the per-combo
 // rollups have the same levels and minutes as the per-dimension ones. Empty pieces are left out.
-// ms.mu must be held for reading.
+// Before the retention cutoff only whole day buckets answer, those whose start lies in [lo, hi), and
+// each is reported at its start (whatever coarsest says). ms.mu must be held for reading.
 func plan(lo, hi int64, coarsest level, loc *time.Location, ms *minuteState) []piece {
 	var out []piece
 	add := func(l level, a, b int64) {
 		if a < b {
 			out = append(out, piece{lvl: l, lo: a, hi: b})
+		}
+	}
+	if c := ms.retired; lo < c {
+		d1, d2 := ceilBoundary(levelDay, lo, loc), min(ceilBoundary(levelDay, hi, loc), c)
+		if d1 < d2 {
+			addDaysMonths(d1, d2, coarsest, loc, add)
+		}
+		if lo = c; lo >= hi {
+			return out
 		}
 	}
 	h1, h2 := ceilBoundary(levelHour, lo, loc), floorBoundary(levelHour, hi, loc)

@@ -40,29 +40,93 @@ func (s *Store) CountThrough(ctx context.Context, t time.Time) (int64, error) {
 }
 
 func (w *writer) clearAll(ctx context.Context) (int64, error) {
+	// Every record is in exactly one month bucket, including those before the retention cutoff.
 	var n int64
-	if err := w.conn.QueryRowContext(ctx, `SELECT count(*) FROM usage`).Scan(&n); err != nil {
+	if err := w.conn.QueryRowContext(ctx, `SELECT coalesce(sum(requests), 0) FROM rollup WHERE level = ? AND dim = ?`,
+		int(levelMonth), int(ByModel)).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count records: %w", err)
 	}
+	if err := w.addCleared(ctx, 1); err != nil {
+		return 0, err
+	}
 	for _, q := range []string{`DELETE FROM usage`, `DELETE FROM rollup`, `DELETE FROM cube`,
-		`DELETE FROM request_ids`, `DELETE FROM sources`, `UPDATE meta SET value = 0 WHERE key = 'records'`} {
+		`DELETE FROM request_ids`, `DELETE FROM sources`, `UPDATE meta SET value = 0 WHERE key = 'records'`,
+		`UPDATE meta SET value = 0 WHERE key = 'retired_before'`} {
 		if _, err := w.conn.ExecContext(ctx, q); err != nil {
 			return 0, fmt.Errorf("clear: %w", err)
 		}
+	}
+	none := int64(0)
+	w.cutoff = &none
+	clear(w.ins.seq)
+	return n, nil
+}
+
+// addCleared adds (sign 1) or subtracts (sign -1) every combo's totals to the cleared table. A clear
+// adds them before it removes records and subtracts what is left after, so the table grows by what the
+// clear removed, in the clear's transaction: the lifetime counters (Counters) never go down.
+func (w *writer) addCleared(ctx context.Context, sign int) error {
+	cols := ""
+	for i, c := range []string{"requests", "input", "output", "cached", "reasoning", "cache_creation",
+		"cost", "unpriced", "agent_cost", "agent_requests"} {
+		if i > 0 {
+			cols += ", "
+		}
+		cols += fmt.Sprintf("%d * sum(%s)", sign, c)
+	}
+	_, err := w.conn.ExecContext(ctx, `INSERT INTO cleared(combo, `+rollupSums+`) SELECT combo, `+cols+`
+		FROM cube WHERE level = ? GROUP BY combo ON CONFLICT(combo) DO UPDATE SET `+rollupAdd, int(levelMonth))
+	if err != nil {
+		return fmt.Errorf("keep cleared totals: %w", err)
+	}
+	return nil
+}
+
+// clearBefore removes records with timestamp < keep, or, before the retention cutoff, the days that
+// start before keep (CountThrough counts the same).
+func (w *writer) clearBefore(ctx context.Context, keep int64) (int64, error) {
+	if err := w.addCleared(ctx, 1); err != nil {
+		return 0, err
+	}
+	var n int64
+	var err error
+	if cut := w.s.minutes.retired; keep <= cut {
+		n, err = w.clearRetired(ctx, keep)
+	} else {
+		n, err = w.clearRaw(ctx, keep, cut)
+	}
+	if err != nil {
+		return 0, err
+	}
+	// What is left includes the buckets the clear rebuilt, which the builder still holds.
+	if err := w.rb.write(ctx, w.conn, w.combo); err != nil {
+		return 0, err
+	}
+	if err := w.addCleared(ctx, -1); err != nil {
+		return 0, err
 	}
 	clear(w.ins.seq)
 	return n, nil
 }
 
-// clearBefore removes records with timestamp < keep. Rollup buckets wholly before keep go; the bucket
-// that keep cuts is rebuilt from the raw rows that remain in it. The sources registry keeps its
-// entries: their first time may then be earlier than any record left.
-func (w *writer) clearBefore(ctx context.Context, keep int64) (int64, error) {
-	res, err := w.conn.ExecContext(ctx, `DELETE FROM usage WHERE id < ?`, keep<<seqBits)
+// clearRaw is clearBefore for keep after the retention cutoff cut (0: none): every day before cut goes
+// whole, and rollup buckets wholly before keep go; the bucket that keep cuts is rebuilt from the raw
+// rows that remain in it. The sources registry keeps its entries: their first time may then be earlier
+// than any record left.
+func (w *writer) clearRaw(ctx context.Context, keep, cut int64) (int64, error) {
+	var retired int64
+	if err := w.conn.QueryRowContext(ctx, `SELECT coalesce(sum(requests), 0) FROM rollup
+		WHERE level = ? AND dim = ? AND bucket < ?`, int(levelDay), int(ByModel), cut).Scan(&retired); err != nil {
+		return 0, fmt.Errorf("count retired records: %w", err)
+	}
+	res, err := w.conn.ExecContext(ctx, `DELETE FROM usage WHERE id >= ? AND id < ?`, cut<<seqBits, keep<<seqBits)
 	if err != nil {
 		return 0, fmt.Errorf("delete records: %w", err)
 	}
 	n, _ := res.RowsAffected()
+	if err := w.deleteRaw(ctx, cut); err != nil { // rows a retirement had yet to delete
+		return 0, err
+	}
 	loc := w.s.loc
 	// cutAt is the start of the first bucket kept whole; the bucket keep falls into is deleted and then
 	// rebuilt from its remaining rows.
@@ -88,8 +152,54 @@ func (w *writer) clearBefore(ctx context.Context, keep int64) (int64, error) {
 		}
 	}
 	w.ins.records -= n
-	clear(w.ins.seq)
-	return n, nil
+	return n + retired, nil
+}
+
+// clearRetired is clearBefore for keep at or before the retention cutoff: the day buckets that start
+// before keep go whole (only their totals are left), with the months that hold no other day; a month
+// that keeps some of its days is summed again from them.
+func (w *writer) clearRetired(ctx context.Context, keep int64) (int64, error) {
+	loc := w.s.loc
+	k := ceilBoundary(levelDay, keep, loc)
+	var n int64
+	if err := w.conn.QueryRowContext(ctx, `SELECT coalesce(sum(requests), 0) FROM rollup
+		WHERE level = ? AND dim = ? AND bucket < ?`, int(levelDay), int(ByModel), k).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count records: %w", err)
+	}
+	for _, l := range rollupLevels {
+		for _, table := range []string{"rollup", "cube"} {
+			if _, err := w.conn.ExecContext(ctx, `DELETE FROM `+table+` WHERE level = ? AND bucket < ?`, int(l), k); err != nil {
+				return 0, fmt.Errorf("delete rollups: %w", err)
+			}
+		}
+	}
+	if ms, me := span(levelMonth, k, loc); ms < k {
+		if _, err := w.conn.ExecContext(ctx, `INSERT INTO rollup(level, dim, bucket, key, `+rollupSums+`)
+			SELECT ?, dim, ?, key, `+rollupSumCols+` FROM rollup WHERE level = ? AND bucket >= ? AND bucket < ?
+			GROUP BY dim, key`, int(levelMonth), ms, int(levelDay), k, me); err != nil {
+			return 0, fmt.Errorf("sum the month again: %w", err)
+		}
+		if _, err := w.conn.ExecContext(ctx, `INSERT INTO cube(level, combo, bucket, `+rollupSums+`)
+			SELECT ?, combo, ?, `+rollupSumCols+` FROM cube WHERE level = ? AND bucket >= ? AND bucket < ?
+			GROUP BY combo`, int(levelMonth), ms, int(levelDay), k, me); err != nil {
+			return 0, fmt.Errorf("sum the month again: %w", err)
+		}
+	}
+	return n, w.deleteRaw(ctx, k)
+}
+
+// deleteRaw deletes the raw rows before the retention cutoff that a retirement had yet to delete.
+func (w *writer) deleteRaw(ctx context.Context, before int64) error {
+	if before <= 0 {
+		return nil
+	}
+	res, err := w.conn.ExecContext(ctx, `DELETE FROM usage WHERE id < ?`, before<<seqBits)
+	if err != nil {
+		return fmt.Errorf("delete records: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	w.ins.records -= n
+	return nil
 }
 
 // combo is the combo with id, from the writer's own cache (the readers' may not have it yet).

@@ -2,6 +2,7 @@ package stats
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
 	"time"
@@ -42,4 +43,18 @@ func mustLoad(t *testing.T, name string) *time.Location {
 		t.Fatal(err)
 	}
 	return loc
+}
+
+// forgetZone makes the closed store at path rebuild its rollups from the raw rows when next opened, as
+// a change of time zone does.
+func forgetZone(t *testing.T, path string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE meta SET value = '' WHERE key = 'zone'`); err != nil {
+		t.Fatal(err)
+	}
 }

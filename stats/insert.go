@@ -24,7 +24,7 @@ type inserter struct {
 	newCombos []combo
 	byID      map[int64]combo // combos by id, for re-aggregating raw rows
 	seq       map[int64]int64
-	records   int64 // change of the record count in the open transaction
+	records   int64 // change of the raw row count in the open transaction
 	// top is an upper bound of the largest row id in usage (-1: none): a second above it holds no row
 	// yet, so its sequence starts at 0 without asking SQLite. Live records always arrive there.
 	top     int64
@@ -134,7 +134,6 @@ func (w *writer) insert(ctx context.Context, recs []Record, state map[string][]b
 			res.Accepted++
 		}
 	}
-	in.records += int64(res.Accepted)
 	for k, v := range state {
 		in.state[k] = v
 	}
@@ -163,6 +162,39 @@ func (w *writer) insertOne(ctx context.Context, r *Record) error {
 		cost, priced = w.s.pricer.Price(r)
 	}
 	ts := r.Time.Unix()
+	// A record older than the retention cutoff (a late replay) joins only the day and month totals kept
+	// there: no raw row, no hour or minute buckets. Only this goroutine changes the cutoff.
+	finest := levelDay
+	if ts >= w.s.minutes.retired {
+		if err := w.insertRow(ctx, ts, cid, r, cost, priced); err != nil {
+			return err
+		}
+		finest = levelHour
+		if w.s.minutes.has(floorBoundary(levelHour, ts, w.s.loc)) {
+			finest = levelMinute
+		}
+	}
+	t := recordTotals(r, cost, priced)
+	w.rb.add(ts, cid, &t, finest)
+	kind := r.Kind
+	if kind == "" {
+		kind = KindPost
+	}
+	src := c.key(BySource)
+	if seen := in.sources[src]; seen == nil {
+		in.sources[src] = &sourceSeen{kind, ts, ts}
+	} else {
+		if ts >= seen.last {
+			seen.kind = kind
+		}
+		seen.first, seen.last = min(seen.first, ts), max(seen.last, ts)
+	}
+	return nil
+}
+
+// insertRow queues the raw row of a record.
+func (w *writer) insertRow(ctx context.Context, ts, cid int64, r *Record, cost Money, priced bool) error {
+	in := &w.ins
 	id, err := in.nextID(ctx, ts)
 	if err != nil {
 		return err
@@ -176,25 +208,9 @@ func (w *writer) insertOne(ctx context.Context, r *Record) error {
 	}
 	in.rows = append(in.rows, id, cid, r.InputTokens, r.OutputTokens, r.CachedTokens, r.ReasoningTokens,
 		r.CacheCreationTokens, costArg, agentArg)
+	in.records++
 	if in.nrows++; in.nrows == chunk {
-		if err := in.flushRows(ctx, w.conn); err != nil {
-			return err
-		}
-	}
-	t := recordTotals(r, cost, priced)
-	w.rb.add(ts, cid, &t, w.s.minutes.has(floorBoundary(levelHour, ts, w.s.loc)))
-	kind := r.Kind
-	if kind == "" {
-		kind = KindPost
-	}
-	src := c.key(BySource)
-	if seen := in.sources[src]; seen == nil {
-		in.sources[src] = &sourceSeen{kind, ts, ts}
-	} else {
-		if ts >= seen.last {
-			seen.kind = kind
-		}
-		seen.first, seen.last = min(seen.first, ts), max(seen.last, ts)
+		return in.flushRows(ctx, w.conn)
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package stats
 
 import (
-	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -16,6 +15,28 @@ import (
 type bruteForce struct {
 	recs  []Record
 	alias map[string]string // shown name of a stored name, when it has an alias
+	// at, when set, is the second a record counts at (retention moves records before the cutoff to the
+	// start of their day); nil: its own.
+	at func(ts int64) int64
+}
+
+// when is the second r counts at.
+func (b *bruteForce) when(r *Record) int64 {
+	if b.at != nil {
+		return b.at(r.Time.Unix())
+	}
+	return r.Time.Unix()
+}
+
+// retireBefore applies docs/retention.md's rule for a cutoff at the day bucket start cut of loc: a
+// record before it counts at the start of its day bucket.
+func (b *bruteForce) retireBefore(cut int64, loc *time.Location) {
+	b.at = func(ts int64) int64 {
+		if ts < cut {
+			return floorBoundary(levelDay, ts, loc)
+		}
+		return ts
+	}
 }
 
 func (b *bruteForce) shown(r *Record, d Dimension) string {
@@ -27,7 +48,7 @@ func (b *bruteForce) shown(r *Record, d Dimension) string {
 }
 
 func (b *bruteForce) keeps(r *Record, w Window, f Filter) bool {
-	if r.Time.Unix() <= w.From.Unix() || r.Time.Unix() > w.To.Unix() {
+	if ts := b.when(r); ts <= w.From.Unix() || ts > w.To.Unix() {
 		return false
 	}
 	for _, d := range allDims {
@@ -78,7 +99,7 @@ func (b *bruteForce) trend(q TrendQuery, loc *time.Location) map[string]map[stri
 	m := map[string]map[string]int64{}
 	for i := range b.recs {
 		if r := &b.recs[i]; b.keeps(r, w, q.Filter) {
-			l := r.Time.In(loc).Format(layout)
+			l := time.Unix(b.when(r), 0).In(loc).Format(layout)
 			if m[l] == nil {
 				m[l] = map[string]int64{}
 			}
@@ -92,11 +113,48 @@ func (b *bruteForce) trend(q TrendQuery, loc *time.Location) map[string]map[stri
 func (b *bruteForce) without(cutoff time.Time) {
 	var out []Record
 	for _, r := range b.recs {
-		if r.Time.Unix() > cutoff.Unix() {
+		if b.when(&r) > cutoff.Unix() {
 			out = append(out, r)
 		}
 	}
 	b.recs = out
+}
+
+// all sums every record.
+func (b *bruteForce) all() Totals {
+	var t Totals
+	for i := range b.recs {
+		t.Add(b.totals(&b.recs[i]))
+	}
+	return t
+}
+
+// checkCounters checks that the lifetime counters sum to every record ever stored (ever: those stored
+// now plus those cleared) and stay within their label limits.
+func checkCounters(t *testing.T, s *Store, ever Totals, what string) {
+	t.Helper()
+	cs, err := s.Counters(ctx, 3, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum Totals
+	seen := map[[3]string]bool{}
+	models := map[string]bool{}
+	for _, c := range cs {
+		k := [3]string{c.Model, c.Account, c.Source}
+		if seen[k] {
+			t.Fatalf("%s: counters repeat %v", what, k)
+		}
+		seen[k] = true
+		models[c.Model] = true
+		sum.Add(c.Totals)
+	}
+	if sum != ever {
+		t.Fatalf("%s: counters sum to %+v, want %+v", what, sum, ever)
+	}
+	if len(cs) > 11 || len(models) > 4 {
+		t.Fatalf("%s: %d series, %d models: past the limits (10 series + other, 3 models + other)", what, len(cs), len(models))
+	}
 }
 
 // TestViewsAgreeWithBruteForce is the property the whole store rests on: for any window and any
@@ -224,19 +282,82 @@ func TestViewsAgreeWithBruteForce(t *testing.T) {
 			check("with aliases", 20)
 
 			// Rebuild every rollup from the raw rows, as a zone change does.
-			s.Close()
-			db, err := sql.Open("sqlite", path)
+			rebuildNow := func() {
+				s.Close()
+				forgetZone(t, path)
+				if s, _, err = Open(path, Options{Location: loc, Pricer: testPricer{}, Now: now, retireChunk: 97}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rebuildNow()
+			check("after a rebuild", 20)
+			ever := b.all()
+			checkCounters(t, s, ever, "after a rebuild")
+
+			// Retention: the raw rows before the start of the day holding retireAt go (in chunks of 97
+			// rows), and views answer the days before it whole.
+			retireAt := end.Add(-20*24*time.Hour - 5*time.Hour)
+			cut := floorBoundary(levelDay, retireAt.Unix(), loc)
+			var kept int64
+			for _, r := range b.recs {
+				if r.Time.Unix() >= cut {
+					kept++
+				}
+			}
+			res, err := s.Retire(ctx, retireAt)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := db.Exec(`UPDATE meta SET value = '' WHERE key = 'zone'`); err != nil {
-				t.Fatal(err)
+			b.retireBefore(cut, loc)
+			if res.Cutoff.Unix() != cut || res.Removed != int64(len(b.recs))-kept {
+				t.Fatalf("retire: cutoff %s, removed %d; want %s, %d", res.Cutoff, res.Removed,
+					time.Unix(cut, 0).In(loc), int64(len(b.recs))-kept)
 			}
-			db.Close()
-			if s, _, err = Open(path, Options{Location: loc, Pricer: testPricer{}, Now: now}); err != nil {
-				t.Fatal(err)
+			cutAt := time.Unix(cut, 0)
+			checkRetired := func(phase string, n int) {
+				check(phase, n)
+				// Windows with an edge within two days of the cutoff, where the rule bites.
+				for i := 0; i < n; i++ {
+					e := cutAt.Add(time.Duration(rng.IntN(4*24*3600)-2*24*3600) * time.Second)
+					hours := 1 + rng.IntN(24*12)
+					if i%2 == 0 {
+						e = e.Add(time.Duration(hours) * time.Hour) // starts near the cutoff
+					}
+					var f Filter
+					if i%3 == 1 {
+						f = randomFilter(rng, b)
+					}
+					what := fmt.Sprintf("%s: window %d h ending %s, filter %+v", phase, hours, e.In(loc).Format(time.RFC3339), f)
+					checkViews(t, s, b, LastHours(e, hours), f, what)
+					q := TrendQuery{Dimension: allDims[rng.IntN(len(allDims))], End: e, Hours: hours, Filter: f,
+						Metric: Metric(rng.IntN(3)), Granularity: Hourly}
+					checkTrend(t, s, b, q, loc, what)
+					q.Granularity = Daily
+					checkTrend(t, s, b, q, loc, what)
+				}
+				inf, err := s.Info(ctx)
+				if err != nil || inf.Records != kept || inf.Cutoff.Unix() != cut {
+					t.Fatalf("%s: info says %d records, cutoff %s; want %d, %s (%v)", phase, inf.Records, inf.Cutoff,
+						kept, cutAt.In(loc), err)
+				}
+				checkCounters(t, s, ever, phase)
 			}
-			check("after a rebuild", 20)
+			checkRetired("after retention", 12)
+			// An earlier cutoff changes nothing.
+			if res, err := s.Retire(ctx, retireAt.Add(-72*time.Hour)); err != nil || res.Removed != 0 || res.Cutoff.Unix() != cut {
+				t.Fatalf("an earlier cutoff: %+v, %v", res, err)
+			}
+			// Records older than the cutoff that arrive now (a spool replayed late) join the day totals.
+			var late []Record
+			for range 40 {
+				late = append(late, randomRecord(rng, base.Add(time.Duration(rng.Int64N(cut-base.Unix()))*time.Second)))
+			}
+			mustRecord(t, s, late...)
+			b.recs = append(b.recs, late...)
+			ever.Add((&bruteForce{recs: late}).all())
+			checkRetired("with late records before the cutoff", 6)
+			rebuildNow()
+			checkRetired("after a rebuild with retention", 6)
 
 			for _, h := range []int{24 * 40, 24*25 + 7, 24 * 10} {
 				cutoff := end.Add(-time.Duration(h) * time.Hour).Add(-17 * time.Minute)
@@ -253,12 +374,26 @@ func TestViewsAgreeWithBruteForce(t *testing.T) {
 				if int(removed) != before-len(b.recs) || counted != removed {
 					t.Fatalf("clear removed %d (counted %d before), want %d", removed, counted, before-len(b.recs))
 				}
-				check(fmt.Sprintf("after clearing before %s", cutoff.In(loc).Format(time.RFC3339)), 15)
+				what := fmt.Sprintf("after clearing before %s", cutoff.In(loc).Format(time.RFC3339))
+				check(what, 15)
+				checkCounters(t, s, ever, what)
 			}
 			inf, err := s.Info(ctx)
-			if err != nil || inf.Records != int64(len(b.recs)) {
-				t.Fatalf("info records %d, want %d (%v)", inf.Records, len(b.recs), err)
+			var raw int64
+			for _, r := range b.recs {
+				if r.Time.Unix() >= cut {
+					raw++
+				}
 			}
+			if err != nil || inf.Records != raw {
+				t.Fatalf("info records %d, want %d (%v)", inf.Records, raw, err)
+			}
+			if _, err := s.Clear(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			b.recs = nil
+			check("after clearing everything", 5)
+			checkCounters(t, s, ever, "after clearing everything")
 		})
 	}
 }
@@ -281,6 +416,9 @@ func randomRecord(rng *rand.Rand, at time.Time) Record {
 // randomFilter keeps one or two names of one or two dimensions, as shown (an alias, when there is one).
 func randomFilter(rng *rand.Rand, b *bruteForce) Filter {
 	var f Filter
+	if len(b.recs) == 0 {
+		return f
+	}
 	pick := func(d Dimension) []string {
 		var out []string
 		for range 1 + rng.IntN(2) {

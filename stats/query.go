@@ -194,7 +194,10 @@ func (s *Store) Trend(ctx context.Context, q TrendQuery) (Trend, error) {
 type Info struct {
 	Path      string
 	SizeBytes int64 // the database file plus its write-ahead log
-	Records   int64
+	Records   int64 // raw records stored (those before the retention cutoff are day totals only)
+	// Cutoff is the retention cutoff: before it only day totals are kept. Zero when nothing was ever
+	// retired.
+	Cutoff time.Time
 }
 
 // Info reports the file size and the number of stored records.
@@ -210,6 +213,7 @@ func (s *Store) Info(ctx context.Context) (Info, error) {
 	if err := s.rdb.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'records'`).Scan(&inf.Records); err != nil {
 		return inf, fmt.Errorf("count records: %w", err)
 	}
+	inf.Cutoff = s.cutoff()
 	return inf, nil
 }
 

@@ -44,6 +44,10 @@ type writeReq struct {
 	res   Result
 	err   error
 	done  chan struct{}
+
+	// keepsCache: the op changes nothing the trend cache holds (other ops drop it); bare: it runs
+	// outside a transaction (a checkpoint).
+	keepsCache, bare bool
 }
 
 // writer owns the write connection and what the open transaction has changed.
@@ -66,6 +70,7 @@ type writer struct {
 	// changed (readers see it only once the rows match it).
 	aliasChanged bool
 	minutes      *minuteChange
+	cutoff       *int64 // a new retention cutoff
 }
 
 // minuteChange is a compaction's new minute state, published with its commit.
@@ -232,12 +237,16 @@ func (w *writer) run() {
 func (w *writer) runOp(r *writeReq) {
 	ctx := context.Background()
 	var changed bool
-	w.opTx = true // any write but records drops the trend cache
-	r.err = w.inTx(ctx, func() (err error) {
-		changed, err = r.op(ctx, w)
-		return err
-	})
-	w.opTx = false
+	if r.bare {
+		changed, r.err = r.op(ctx, w)
+	} else {
+		w.opTx = !r.keepsCache // any other write but records drops the trend cache
+		r.err = w.inTx(ctx, func() (err error) {
+			changed, err = r.op(ctx, w)
+			return err
+		})
+		w.opTx = false
+	}
 	if r.err == nil && changed {
 		w.s.hub.notify()
 	}
@@ -316,13 +325,13 @@ func (w *writer) inTx(ctx context.Context, fn func() error) error {
 			w.s.names.mu.Unlock()
 		}
 	}
-	w.aliasChanged, w.minutes = false, nil
+	w.aliasChanged, w.minutes, w.cutoff = false, nil, nil
 	return err
 }
 
-// commit runs COMMIT. When the transaction changed which hours have minute rollups, it publishes that
-// change under the minute state's lock, so no query plans with one and reads the other. Lock order, here
-// as in every reader: the minute state, then the trend cache.
+// commit runs COMMIT. When the transaction changed which hours have minute rollups (or the retention
+// cutoff), it publishes that change under the minute state's lock, so no query plans with one and
+// reads the other. Lock order, here as in every reader: the minute state, then the trend cache.
 func (w *writer) commit(ctx context.Context) error {
 	exec := func() error {
 		if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
@@ -330,8 +339,8 @@ func (w *writer) commit(ctx context.Context) error {
 		}
 		return nil
 	}
-	mc := w.minutes
-	if mc == nil {
+	mc, cut := w.minutes, w.cutoff
+	if mc == nil && cut == nil {
 		return w.s.cache.commitWith(exec, w.deltas, w.opTx)
 	}
 	ms := &w.s.minutes
@@ -340,9 +349,19 @@ func (w *writer) commit(ctx context.Context) error {
 	if err := w.s.cache.commitWith(exec, w.deltas, w.opTx); err != nil {
 		return err
 	}
-	ms.from = mc.from
-	for _, h := range mc.busy {
-		ms.busy[h] = true
+	if mc != nil {
+		ms.from = mc.from
+		for _, h := range mc.busy {
+			ms.busy[h] = true
+		}
+	}
+	if cut != nil {
+		ms.retired = *cut
+		for h := range ms.busy {
+			if h < *cut {
+				delete(ms.busy, h)
+			}
+		}
 	}
 	return nil
 }

@@ -88,15 +88,11 @@ func (b *rollupBuilder) bucket(l level, ts int64) int64 {
 	return c.start
 }
 
-// add adds one record's totals at second ts, of combo comboID, to every level's rollups, per dimension
-// and per combo (the minute level only when minutes is set). It only notes them per finest bucket;
-// write spreads them.
-func (b *rollupBuilder) add(ts, comboID int64, t *Totals, minutes bool) {
-	l := levelHour
-	if minutes {
-		l = levelMinute
-	}
-	sumInto(b.fine, cubeKey{l, comboID, b.bucket(l, ts)}, t)
+// add adds one record's totals at second ts, of combo comboID, to the rollups of every level from
+// finest up, per dimension and per combo: minute when its hour keeps minutes, hour otherwise, day for a
+// record older than the retention cutoff. It only notes them per finest bucket; write spreads them.
+func (b *rollupBuilder) add(ts, comboID int64, t *Totals, finest level) {
+	sumInto(b.fine, cubeKey{finest, comboID, b.bucket(finest, ts)}, t)
 }
 
 // spread adds what add noted to the rollups of every level, per dimension and per combo.

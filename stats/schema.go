@@ -87,6 +87,15 @@ var migrations = []string{
 	CREATE TABLE state(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
 	INSERT INTO meta(key, value) VALUES ('minutes_from', 0);
 	UPDATE meta SET value = '' WHERE key = 'zone';`,
+
+	// 3: retention and lifetime counters. retired_before is the retention cutoff (a local day start;
+	// 0: none): before it only day and month rollups remain (docs/retention.md). cleared keeps, per
+	// combo, the totals that clears removed, so /metrics counters never go down.
+	`INSERT INTO meta(key, value) VALUES ('retired_before', 0);
+	CREATE TABLE cleared(combo INTEGER PRIMARY KEY, requests INTEGER NOT NULL, input INTEGER NOT NULL,
+		output INTEGER NOT NULL, cached INTEGER NOT NULL, reasoning INTEGER NOT NULL,
+		cache_creation INTEGER NOT NULL, cost INTEGER NOT NULL, unpriced INTEGER NOT NULL,
+		agent_cost INTEGER NOT NULL, agent_requests INTEGER NOT NULL);`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

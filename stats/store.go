@@ -29,9 +29,17 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives what goes wrong in the background (the writer's housekeeping); nil discards it.
 	Logger *slog.Logger
+	// RetentionDays, when above 0, keeps raw records for that many local days before today: older ones
+	// are removed in the background (at open and every hour) while their day and month totals stay
+	// (docs/retention.md). A file made before this option existed is rewritten once at open (VACUUM)
+	// so removed rows give their space back. 0 keeps every record.
+	RetentionDays int
 	// rebuildKeys bounds the rollup keys a rebuild holds before writing them (0: maxBuilderKeys); tests
 	// make it small to rebuild in many parts.
 	rebuildKeys int
+	// retireChunk bounds the rows one retirement transaction deletes (0: retireChunk); tests make it
+	// small to retire in many parts.
+	retireChunk int
 }
 
 // Store is one SQLite file of usage records. Writes go through a single writer goroutine that groups
@@ -51,6 +59,11 @@ type Store struct {
 	hub     hub
 
 	queries struct{ summaries, breakdowns, trends atomic.Int64 }
+
+	retireChunk int
+
+	stopRetain func()
+	retainDone chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -112,6 +125,7 @@ func open(path string, opt Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder: %w", err)
 	}
+	fresh := isEmptyDatabase(path)
 	// SQLite gives the -wal and -shm files the database file's mode, so creating it 0600 covers all three.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -122,7 +136,15 @@ func open(path string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("restrict database file: %w", err)
 	}
 
-	wdb, err := sql.Open("sqlite", dsn(path, false))
+	wdsn := dsn(path, false)
+	if fresh {
+		// A new file keeps the map that lets retention give freed pages back. SQLite takes the setting
+		// only before the file's first page exists (modernc applies _pragma values in name order, so
+		// before journal_mode); asked of an existing file it would write the header, which a damaged
+		// file that must be kept aside untouched may not get.
+		wdsn += "&_pragma=" + url.QueryEscape(fmt.Sprintf("auto_vacuum(%d)", autoVacuumIncremental))
+	}
+	wdb, err := sql.Open("sqlite", wdsn)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -133,6 +155,12 @@ func open(path string, opt Options) (*Store, error) {
 	if err := migrate(ctx, wdb); err != nil {
 		wdb.Close()
 		return nil, classify(fmt.Errorf("prepare schema of %s: %w", path, err))
+	}
+	if opt.RetentionDays > 0 {
+		if err := useIncrementalVacuum(ctx, wdb); err != nil {
+			wdb.Close()
+			return nil, classify(fmt.Errorf("prepare %s for retention: %w", path, err))
+		}
 	}
 	if err := setLocation(ctx, wdb, opt.Location, opt.Now().Unix(), opt.rebuildKeys); err != nil {
 		wdb.Close()
@@ -145,7 +173,11 @@ func open(path string, opt Options) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(opt.Readers)
 	rdb.SetMaxIdleConns(opt.Readers)
-	s := &Store{path: path, loc: opt.Location, rdb: rdb, pricer: opt.Pricer, now: opt.Now, logger: opt.Logger}
+	s := &Store{path: path, loc: opt.Location, rdb: rdb, pricer: opt.Pricer, now: opt.Now, logger: opt.Logger,
+		retireChunk: opt.retireChunk}
+	if s.retireChunk <= 0 {
+		s.retireChunk = retireChunk
+	}
 	if err := loadMinuteState(ctx, rdb, &s.minutes); err != nil {
 		wdb.Close()
 		rdb.Close()
@@ -157,6 +189,9 @@ func open(path string, opt Options) (*Store, error) {
 		rdb.Close()
 		return nil, classify(err)
 	}
+	rctx, cancel := context.WithCancel(context.Background())
+	s.stopRetain, s.retainDone = cancel, make(chan struct{})
+	go s.retainLoop(rctx, opt.RetentionDays)
 	return s, nil
 }
 
@@ -199,6 +234,8 @@ func (s *Store) Location() *time.Location { return s.loc }
 // Close stops the writer after it has committed everything already handed to it, then closes the file.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.stopRetain()
+		<-s.retainDone
 		werr := s.w.close()
 		rerr := s.rdb.Close()
 		s.hub.closeAll()

@@ -353,14 +353,7 @@ func TestRebuildInPartsCountsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`UPDATE meta SET value = '' WHERE key = 'zone'`); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	forgetZone(t, path)
 	s, _, err = Open(path, Options{Location: time.UTC, rebuildKeys: 50})
 	if err != nil {
 		t.Fatal(err)

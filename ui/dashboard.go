@@ -60,6 +60,11 @@ type Settings struct {
 	RemoveUpstream func(name string) error      // drops a saved one; a built-in one returns to its URL
 	LookupEmail    func() bool
 	SetLookupEmail func(on bool) error
+	// Days of raw records to keep (0: all) and daily backups to keep (0: none); applied on restart.
+	RetentionDays    func() int
+	SetRetentionDays func(days int) error
+	Backups          func() int
+	SetBackups       func(n int) error
 }
 
 // minRefreshGap spaces refreshes: whatever the ingest rate, the window queries at most 4 times a second.

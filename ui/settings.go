@@ -3,6 +3,7 @@ package ui
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -142,6 +143,31 @@ func (d *Dashboard) settingsForm() fyne.CanvasObject {
 	}
 	form.Append(lang.L("Import"), d.importButton())
 	d.appendCaptureSettings(form)
+	countEntry := func(label, hint string, get func() int, set func(int) error) {
+		e := widget.NewEntry()
+		e.SetText(strconv.Itoa(get()))
+		save := widget.NewButton(lang.L("Save"), func() {
+			n, err := strconv.Atoi(strings.TrimSpace(e.Text))
+			if err != nil || n < 0 {
+				fail(label, errors.New(lang.L("want a whole number, 0 or more")))
+				return
+			}
+			if err := set(n); err != nil {
+				fail(label, err)
+				return
+			}
+			restartNote()
+		})
+		form.AppendItem(&widget.FormItem{Text: label, Widget: container.NewBorder(nil, nil, nil, save, e), HintText: hint})
+	}
+	if s.RetentionDays != nil && s.SetRetentionDays != nil {
+		countEntry(lang.L("Keep raw records (days)"), lang.L("0 keeps every record; older records stay as day totals"),
+			s.RetentionDays, s.SetRetentionDays)
+	}
+	if s.Backups != nil && s.SetBackups != nil {
+		countEntry(lang.L("Daily backups to keep"), lang.L("0 makes none; they go to the backups folder in the data folder"),
+			s.Backups, s.SetBackups)
+	}
 	if len(form.Items) == 0 {
 		return widget.NewLabel(lang.L("No settings are available."))
 	}

@@ -146,3 +146,48 @@ func closeTop(t *testing.T, d *Dashboard) {
 	t.Helper()
 	test.Tap(button(t, top(t, d), "OK"))
 }
+
+// The retention and backup counts are entered as whole numbers: a bad one is refused with a message and
+// nothing saved; a good one is saved and the dialog says it applies after a restart.
+func TestSettingsRetentionAndBackups(t *testing.T) {
+	st := openStore(t)
+	retention, backups := 0, 3
+	s := Settings{
+		RetentionDays:    func() int { return retention },
+		SetRetentionDays: func(n int) error { retention = n; return nil },
+		Backups:          func() int { return backups },
+		SetBackups:       func(n int) error { backups = n; return nil },
+	}
+	a := test.NewTempApp(t)
+	d := NewDashboard(a, Deps{Store: st, IngestURL: testURL, Token: func() string { return testToken }, Settings: s})
+	t.Cleanup(d.Close)
+	d.Show()
+	d.waitIdle()
+	test.Tap(button(t, d.win.Content(), "Settings"))
+	form := findForm(t, top(t, d))
+	if len(form.Items) != 2 || form.Items[0].Text != "Keep raw records (days)" || form.Items[1].Text != "Daily backups to keep" {
+		t.Fatalf("settings items %d: %q", len(form.Items), form.Items[0].Text)
+	}
+	entries := entriesOf(form)
+	if entries[0].Text != "0" || entries[1].Text != "3" {
+		t.Fatalf("entries show %q and %q, want the current 0 and 3", entries[0].Text, entries[1].Text)
+	}
+	entries[0].SetText("-5")
+	test.Tap(button(t, form.Items[0].Widget, "Save"))
+	if msg := labels(top(t, d)); retention != 0 || !contains(msg, "whole number") {
+		t.Fatalf("-5 days: saved %d, dialog %v", retention, msg)
+	}
+	closeTop(t, d)
+	entries[0].SetText(" 90 ")
+	test.Tap(button(t, form.Items[0].Widget, "Save"))
+	if msg := labels(top(t, d)); retention != 90 || !contains(msg, "restarts") {
+		t.Fatalf("90 days: saved %d, dialog %v", retention, msg)
+	}
+	closeTop(t, d)
+	entries[1].SetText("0")
+	test.Tap(button(t, form.Items[1].Widget, "Save"))
+	if backups != 0 {
+		t.Fatalf("backups saved as %d, want 0", backups)
+	}
+	closeTop(t, d)
+}
