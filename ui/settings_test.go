@@ -164,9 +164,15 @@ func TestSettingsRetentionAndBackups(t *testing.T) {
 	d.Show()
 	d.waitIdle()
 	test.Tap(button(t, d.win.Content(), "Settings"))
-	form := findForm(t, top(t, d))
-	if len(form.Items) != 2 || form.Items[0].Text != "Keep raw records (days)" || form.Items[1].Text != "Daily backups to keep" {
-		t.Fatalf("settings items %d: %q", len(form.Items), form.Items[0].Text)
+	full := findForm(t, top(t, d))
+	form := &widget.Form{}
+	for _, it := range full.Items {
+		if it.Text == "Keep raw records (days)" || it.Text == "Daily backups to keep" {
+			form.Items = append(form.Items, it)
+		}
+	}
+	if len(form.Items) != 2 || form.Items[0].Text != "Keep raw records (days)" {
+		t.Fatalf("settings show %d of the retention and backup rows, want both, retention first", len(form.Items))
 	}
 	entries := entriesOf(form)
 	if entries[0].Text != "0" || entries[1].Text != "3" {

@@ -396,7 +396,9 @@ func TestRecorderMemoryCap(t *testing.T) {
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 12<<20 {
+	// Without the cap the heap would grow by the whole 40 MiB; the bound leaves room for what other
+	// goroutines of the test binary allocate meanwhile, so it proves the cap without being flaky.
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 20<<20 {
 		t.Errorf("40 MiB of records grew the heap by %d MiB; the cap is 8 MiB", grown>>20)
 	}
 	if st := r.Stats(); st.Dropped < 40-8 || capped.Load() != st.Dropped {
