@@ -63,6 +63,7 @@ func reportCmd(args []string) error {
 	out := fs.String("out", "docs/benchmarks.md", "the report")
 	notesPath := fs.String("notes", "docs/benchmarks-notes.md", "hand-written notes appended to the report")
 	desktopPath := fs.String("desktop", ".bench/desktop.json", "loadgen desktop output (optional)")
+	proxyPath := fs.String("proxy", ".bench/proxy.txt", "make bench-proxy output (optional)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -150,6 +151,10 @@ func reportCmd(args []string) error {
 		p("| desktop RSS with the dashboard open | ≤ 150 MB | not measured in this run (`loadgen desktop` needs a display) | |\n\n")
 	}
 
+	if proxy, err := parseBench(*proxyPath); err == nil && len(proxy) > 0 {
+		writeProxy(p, proxy, mark)
+	}
+
 	p("## HTTP load test\n\n")
 	p("`loadgen run` starts the real headless binary (`--listen 127.0.0.1:0 --tz UTC`) and drives it over loopback; each ")
 	p("client waits for its answer (acknowledged after commit) before sending again. The load generator shares the CPUs with the server.\n\n")
@@ -189,7 +194,9 @@ func reportCmd(args []string) error {
 	p("1. `go test -run '^$' -bench . ./stats/` with `TOKENSTATS_BENCH_DIR=.bench` (sizes: `TOKENSTATS_BENCH_SIZES`, default 1M and 10M).\n")
 	p("2. `TOKENSTATS_LONG=1 go test -run TestCrashKeepsAcknowledgedRecords ./app/`: 20 SIGKILLs at random moments.\n")
 	p("3. `loadgen run -bin .bench/tokenstats -dir .bench -out .bench/http.json` (`go build -o .bench/loadgen ./cmd/loadgen`).\n")
-	p("4. `loadgen report` writes this file.\n\n")
+	p("4. `make bench-proxy` (the pass-through's cost, `localapi/proxy_bench_test.go`).\n")
+	p("5. `loadgen desktop` under Xvfb: the desktop app's memory with the dashboard open.\n")
+	p("6. `loadgen report` writes this file.\n\n")
 	p("Reliability tests run in `make test`: `localapi/*_robust_test.go` (hostile input corpus, 64 writers + 8 readers, ")
 	p("full disk on a real 4 MB tmpfs — skipped without root —, security on every route), `localapi/fuzz_test.go` (seed corpus in ")
 	p("`localapi/testdata/fuzz/`; `make fuzz` runs each target for a few minutes), `app/crash_test.go` (3 kill points), ")
@@ -280,4 +287,44 @@ func loadAvg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// writeProxy reports the pass-through's cost (issue 10) from make bench-proxy's benchmarks.
+func writeProxy(p func(string, ...any), lines []benchLine, mark func(bool) string) {
+	metric := func(name, key string) (float64, bool) {
+		for _, l := range lines {
+			if l.name == name {
+				v, ok := l.metrics[key]
+				return v, ok
+			}
+		}
+		return 0, false
+	}
+	p("## The pass-through (issue 10)\n\n")
+	p("`make bench-proxy`: a local fake upstream over loopback, called directly and through `/proxy/…` of a real listener and store, ")
+	p("5,000 sequential calls each; then rounds of 500 concurrent streams through the pass-through.\n\n")
+	p("| what | target | measured | |\n|---|---|---|---|\n")
+	for _, c := range []struct{ what, bench string }{
+		{"added median latency of a non-streaming call", "BenchmarkProxyCall"},
+		{"added median latency to a stream's first byte", "BenchmarkProxyFirstByte"},
+	} {
+		d, ok1 := metric(c.bench+"/direct", "median-µs")
+		v, ok2 := metric(c.bench+"/passthrough", "median-µs")
+		dp, _ := metric(c.bench+"/direct", "p99-µs")
+		vp, _ := metric(c.bench+"/passthrough", "p99-µs")
+		if !ok1 || !ok2 {
+			continue
+		}
+		p("| %s | ≤ 1 ms | %.0f µs (median %.0f µs direct, %.0f µs through; p99 %.0f and %.0f µs) | %s |\n",
+			c.what, v-d, d, v, dp, vp, mark(v-d <= 1000))
+	}
+	if g0, ok := metric("BenchmarkProxyConcurrentStreams", "goroutines-before"); ok {
+		g1, _ := metric("BenchmarkProxyConcurrentStreams", "goroutines-after")
+		peak, _ := metric("BenchmarkProxyConcurrentStreams", "goroutines-peak")
+		h0, _ := metric("BenchmarkProxyConcurrentStreams", "heap-KiB-before")
+		h1, _ := metric("BenchmarkProxyConcurrentStreams", "heap-KiB-after")
+		p("| 500 concurrent streams: no growth after they end | goroutines and heap back where they were | goroutines %.0f before, %.0f at the peak, %.0f after; heap %.0f KiB before, %.0f KiB after | %s |\n",
+			g0, peak, g1, h0, h1, mark(g1 <= g0+10 && h1 <= h0*1.25+1024))
+	}
+	p("\n")
 }
