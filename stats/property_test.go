@@ -14,8 +14,9 @@ import (
 // bruteForce is the obvious answer: the records kept in a slice, summed by walking all of them, with
 // the names as views show them (alias applied) and the cost the store's pricer gives.
 type bruteForce struct {
-	recs  []Record
-	alias map[string]string // shown name of a stored name, when it has an alias
+	recs   []Record
+	alias  map[string]string // shown name of a stored name, when it has an alias
+	pricer Pricer            // nil: testPricer
 }
 
 func (b *bruteForce) shown(r *Record, d Dimension) string {
@@ -39,7 +40,11 @@ func (b *bruteForce) keeps(r *Record, w Window, f Filter) bool {
 }
 
 func (b *bruteForce) totals(r *Record) Totals {
-	cost, ok := testPricer{}.Price(r)
+	var p Pricer = testPricer{}
+	if b.pricer != nil {
+		p = b.pricer
+	}
+	cost, ok := p.Price(r)
 	return recordTotals(r, cost, ok)
 }
 

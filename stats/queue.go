@@ -41,9 +41,12 @@ type writeReq struct {
 	recs  []Record
 	state map[string][]byte
 	op    func(ctx context.Context, w *writer) (changed bool, err error)
-	res   Result
-	err   error
-	done  chan struct{}
+	// keepCache: the op changes rollups only through the writer's rollup builder (re-pricing) or not at
+	// all (limits, prices), so the trend cache takes its deltas instead of being dropped.
+	keepCache bool
+	res       Result
+	err       error
+	done      chan struct{}
 }
 
 // writer owns the write connection and what the open transaction has changed.
@@ -66,6 +69,10 @@ type writer struct {
 	// changed (readers see it only once the rows match it).
 	aliasChanged bool
 	minutes      *minuteChange
+	// onCommit runs after the open transaction commits (in-memory state that must match the file);
+	// dropped when it rolls back.
+	onCommit []func()
+	rp       repricer
 }
 
 // minuteChange is a compaction's new minute state, published with its commit.
@@ -118,6 +125,7 @@ func newWriter(ctx context.Context, s *Store, db *sql.DB) (*writer, error) {
 	w := &writer{s: s, db: db, conn: conn, reqs: make(chan *writeReq, 1024), done: make(chan struct{}),
 		rb: newRollupBuilder(s.loc)}
 	w.rb.deltas = &w.deltas
+	w.rp.init()
 	if err := w.ins.init(ctx, conn); err != nil {
 		conn.Close()
 		return nil, err
@@ -157,6 +165,7 @@ func (w *writer) close() error {
 	<-w.done
 	w.ins.close()
 	w.rb.close()
+	w.rp.upd.close()
 	cerr := w.conn.Close()
 	// A clean close checkpoints the WAL into the main file, so the next start reads one file.
 	_, perr := w.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -232,7 +241,7 @@ func (w *writer) run() {
 func (w *writer) runOp(r *writeReq) {
 	ctx := context.Background()
 	var changed bool
-	w.opTx = true // any write but records drops the trend cache
+	w.opTx = !r.keepCache // any other write but records drops the trend cache
 	r.err = w.inTx(ctx, func() (err error) {
 		changed, err = r.op(ctx, w)
 		return err
@@ -315,8 +324,12 @@ func (w *writer) inTx(ctx context.Context, fn func() error) error {
 			w.s.names.stale = true
 			w.s.names.mu.Unlock()
 		}
+		for _, f := range w.onCommit {
+			f()
+		}
 	}
-	w.aliasChanged, w.minutes = false, nil
+	clear(w.onCommit)
+	w.aliasChanged, w.minutes, w.onCommit = false, nil, w.onCommit[:0]
 	return err
 }
 

@@ -32,6 +32,10 @@ type Options struct {
 	// rebuildKeys bounds the rollup keys a rebuild holds before writing them (0: maxBuilderKeys); tests
 	// make it small to rebuild in many parts.
 	rebuildKeys int
+	// repriceChunk is how many records one re-pricing transaction checks (0: repriceChunk), and
+	// beforeReprice runs before each: tests pause re-pricing half-way with them.
+	repriceChunk  int
+	beforeReprice func()
 }
 
 // Store is one SQLite file of usage records. Writes go through a single writer goroutine that groups
@@ -51,6 +55,11 @@ type Store struct {
 	hub     hub
 
 	queries struct{ summaries, breakdowns, trends atomic.Int64 }
+	rp      struct {
+		mu               sync.Mutex
+		now              Repricing
+		wake, quit, done chan struct{}
+	}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -157,6 +166,20 @@ func open(path string, opt Options) (*Store, error) {
 		rdb.Close()
 		return nil, classify(err)
 	}
+	// The records of models priced otherwise than opt.Pricer prices them are re-priced in the background.
+	s.rp.wake, s.rp.quit, s.rp.done = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+	if err := s.w.submit(ctx, &writeReq{keepCache: true, op: func(ctx context.Context, w *writer) (bool, error) {
+		return false, w.queueReprice(ctx, opt.Pricer, false)
+	}}); err != nil {
+		s.w.close()
+		rdb.Close()
+		return nil, classify(fmt.Errorf("compare prices: %w", err))
+	}
+	if opt.repriceChunk <= 0 {
+		opt.repriceChunk = repriceChunk
+	}
+	go s.repriceLoop(opt.repriceChunk, opt.beforeReprice)
+	s.wakeRepricer()
 	return s, nil
 }
 
@@ -199,7 +222,9 @@ func (s *Store) Location() *time.Location { return s.loc }
 // Close stops the writer after it has committed everything already handed to it, then closes the file.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		close(s.rp.quit)
 		werr := s.w.close()
+		<-s.rp.done
 		rerr := s.rdb.Close()
 		s.hub.closeAll()
 		s.closeErr = errors.Join(werr, rerr)

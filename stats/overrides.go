@@ -1,0 +1,96 @@
+package stats
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// PriceOverride is a user's price for one model, kept in the store so it survives restarts and
+// applies to exactly the model name it is given for. Prices are Money per million tokens (a
+// nano-dollar per million tokens is a femto-dollar per token, the unit of package pricing); a nil cache
+// price means the input price. The store only keeps overrides: whoever builds the Pricer applies them.
+type PriceOverride struct {
+	Model                 string
+	Input, Output         Money
+	CacheRead, CacheWrite *Money
+}
+
+// PriceOverrides lists the overrides by model name.
+func (s *Store) PriceOverrides(ctx context.Context) ([]PriceOverride, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT model, input, output, cache_read, cache_write FROM price_overrides
+		ORDER BY model`)
+	if err != nil {
+		return nil, fmt.Errorf("read price overrides: %w", err)
+	}
+	defer rows.Close()
+	var out []PriceOverride
+	for rows.Next() {
+		var o PriceOverride
+		var cr, cw sql.NullInt64
+		if err := rows.Scan(&o.Model, &o.Input, &o.Output, &cr, &cw); err != nil {
+			return nil, fmt.Errorf("read price overrides: %w", err)
+		}
+		if cr.Valid {
+			m := Money(cr.Int64)
+			o.CacheRead = &m
+		}
+		if cw.Valid {
+			m := Money(cw.Int64)
+			o.CacheWrite = &m
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// SetPriceOverride stores (or replaces) the override for o.Model. It does not re-price anything by
+// itself: the caller builds the new Pricer and calls SetPricer.
+func (s *Store) SetPriceOverride(ctx context.Context, o PriceOverride) error {
+	if msg := checkString(o.Model, MaxModelLen, true); msg != "" {
+		return &FieldError{Index: -1, Field: "model", Msg: msg}
+	}
+	for _, p := range []struct {
+		field string
+		m     *Money
+	}{{"input_per_mtok", &o.Input}, {"output_per_mtok", &o.Output}, {"cache_read_per_mtok", o.CacheRead},
+		{"cache_write_per_mtok", o.CacheWrite}} {
+		if p.m != nil && (*p.m < 0 || *p.m > maxMoneyUSD*NanosPerUSD) {
+			return &FieldError{Index: -1, Field: p.field, Msg: fmt.Sprintf("must be from 0 to %d USD", maxMoneyUSD)}
+		}
+	}
+	nullable := func(m *Money) any {
+		if m == nil {
+			return nil
+		}
+		return int64(*m)
+	}
+	err := s.w.submit(ctx, &writeReq{keepCache: true, op: func(ctx context.Context, w *writer) (bool, error) {
+		_, err := w.conn.ExecContext(ctx, `INSERT OR REPLACE INTO price_overrides(model, input, output, cache_read,
+			cache_write) VALUES (?, ?, ?, ?, ?)`, o.Model, int64(o.Input), int64(o.Output), nullable(o.CacheRead),
+			nullable(o.CacheWrite))
+		return false, err
+	}})
+	if err != nil {
+		return fmt.Errorf("store price override: %w", err)
+	}
+	return nil
+}
+
+// DeletePriceOverride removes the override of a model; false when it had none.
+func (s *Store) DeletePriceOverride(ctx context.Context, model string) (bool, error) {
+	found := false
+	err := s.w.submit(ctx, &writeReq{keepCache: true, op: func(ctx context.Context, w *writer) (bool, error) {
+		res, err := w.conn.ExecContext(ctx, `DELETE FROM price_overrides WHERE model = ?`, model)
+		if err != nil {
+			return false, err
+		}
+		n, _ := res.RowsAffected()
+		found = n > 0
+		return false, nil
+	}})
+	if err != nil {
+		return false, fmt.Errorf("delete price override: %w", err)
+	}
+	return found, nil
+}
