@@ -1,6 +1,7 @@
 package pricing
 
 import (
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"strconv"
@@ -67,4 +68,58 @@ func rateKey(r Rates) string {
 		fmt.Fprint(h, "|", t)
 	}
 	return strconv.FormatUint(h.Sum64(), 36)
+}
+
+// Builder is the store's PriceBuilder for a snapshot: the snapshot with the overrides the store holds.
+func Builder(s *Snapshot) stats.PriceBuilder {
+	return func(ovs []stats.PriceOverride) (stats.Pricer, error) {
+		t, err := tableOf(s, ovs)
+		if err != nil {
+			return nil, err
+		}
+		return NewPricer(t), nil
+	}
+}
+
+// tableOf makes a table from a snapshot and overrides as the store keeps them. Money per million
+// tokens and Rate are the same number (nano-dollars per million tokens are femto-dollars per token),
+// so nothing is converted.
+func tableOf(s *Snapshot, ovs []stats.PriceOverride) (*Table, error) {
+	if s == nil {
+		return nil, errors.New("pricing: no snapshot")
+	}
+	t := &Table{snap: s, overrides: make(map[string]Rates, len(ovs))}
+	for _, o := range ovs {
+		in, out := Rate(o.Input), Rate(o.Output)
+		p := Prices{Input: in, Output: out, CacheRead: in, CacheWrite: in, Reasoning: out}
+		if o.CacheRead != nil {
+			p.CacheRead = Rate(*o.CacheRead)
+		}
+		if o.CacheWrite != nil {
+			p.CacheWrite = Rate(*o.CacheWrite)
+		}
+		if err := p.check(); err != nil {
+			return nil, fmt.Errorf("price override for %q: %w", o.Model, err)
+		}
+		t.overrides[o.Model] = Rates{Base: p}
+	}
+	return t, nil
+}
+
+// Stored checks the override and converts it for the store, exactly: Money per million tokens.
+func (o Override) Stored(model string) (stats.PriceOverride, error) {
+	r, err := o.Rates()
+	if err != nil {
+		return stats.PriceOverride{}, err
+	}
+	p := stats.PriceOverride{Model: model, Input: r.Base.Input.PerMTok(), Output: r.Base.Output.PerMTok()}
+	if o.CacheReadPerMTok != nil {
+		m := r.Base.CacheRead.PerMTok()
+		p.CacheRead = &m
+	}
+	if o.CacheWritePerMTok != nil {
+		m := r.Base.CacheWrite.PerMTok()
+		p.CacheWrite = &m
+	}
+	return p, nil
 }

@@ -44,13 +44,9 @@ func TestCostsThroughTheStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	table, err := pricing.NewTable(snap, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
 	st, _, err := stats.Open(filepath.Join(t.TempDir(), "c.db"), stats.Options{Location: time.UTC,
-		Pricer: pricing.NewPricer(table)})
+		Prices: pricing.Builder(snap)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,15 +148,17 @@ func TestCostsThroughTheStore(t *testing.T) {
 
 	// Overrides for fx-chat ($1 in, $1 out, cache at the input price) and for the unknown model re-price
 	// their history; the others keep theirs.
-	table, err = pricing.NewTable(snap, map[string]pricing.Override{
+	for model, o := range map[string]pricing.Override{
 		"fx-chat":       {InputPerMTok: 1, OutputPerMTok: 1},
 		"mystery-model": {InputPerMTok: 0.5, OutputPerMTok: 2},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.SetPricer(ctx, pricing.NewPricer(table)); err != nil {
-		t.Fatal(err)
+	} {
+		so, err := o.Stored(model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SetPriceOverride(ctx, so); err != nil {
+			t.Fatal(err)
+		}
 	}
 	waitRepriced(t, st)
 	check("with overrides", func(c rc) stats.Money {
@@ -196,5 +194,46 @@ func TestPricerKeys(t *testing.T) {
 	}
 	if a.PriceKey("fx-chat") == a.PriceKey("fx-tiered") {
 		t.Error("two models with different rates share a key")
+	}
+}
+
+// TestStoredOverridesPriceAsTyped: an override kept by the store (Money per million tokens) prices
+// exactly as the same override given to NewTable, for prices down to a nano-dollar per million tokens.
+func TestStoredOverridesPriceAsTyped(t *testing.T) {
+	snap, err := pricing.Parse(strings.NewReader(fixedPrices))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr, cw := 0.075, 999999.999999999
+	typed := map[string]pricing.Override{
+		"a": {InputPerMTok: 3, OutputPerMTok: 15, CacheReadPerMTok: &cr, CacheWritePerMTok: &cw},
+		"b": {InputPerMTok: 1e-9, OutputPerMTok: 0.123456789},
+	}
+	var stored []stats.PriceOverride
+	for m, o := range typed {
+		so, err := o.Stored(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, so)
+	}
+	want, err := pricing.NewTable(snap, typed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pricing.Builder(snap)(stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := p.(*pricing.Pricer).Table()
+	for m := range typed {
+		rw, mw, _ := want.Lookup(m)
+		rg, mg, _ := got.Lookup(m)
+		if !rw.Equal(rg) || mw != mg {
+			t.Errorf("%s: stored %+v %+v, typed %+v %+v", m, rg, mg, rw, mw)
+		}
+	}
+	if _, err := (pricing.Override{InputPerMTok: -1}).Stored("x"); err == nil {
+		t.Error("a negative price was accepted")
 	}
 }

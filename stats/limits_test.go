@@ -19,11 +19,11 @@ func TestLimitPeriodsResetInTheirZone(t *testing.T) {
 	now := time.Date(2026, 3, 8, 20, 30, 0, 0, la)
 	mustRecord(t, s,
 		rec(dayStart.Add(-time.Second), "a@example.com", "gemini-2.5-pro", 1000, 0), // 23:59:59 the day before
-		rec(dayStart, "a@example.com", "gemini-2.5-pro", 100, 20),                    // the first second
+		rec(dayStart, "a@example.com", "gemini-2.5-pro", 100, 20),                   // the first second
 		rec(now, "a@example.com", "gemini-2.5-pro", 10, 2),
 		rec(now, "b@example.com", "gemini-2.5-pro", 7, 0),
-		rec(time.Date(2026, 3, 2, 0, 0, 0, 0, la), "a@example.com", "gemini-2.5-pro", 50000, 0),  // Monday
-		rec(time.Date(2026, 3, 1, 23, 59, 59, 0, la), "a@example.com", "gemini-2.5-pro", 1, 0), // Sunday before
+		rec(time.Date(2026, 3, 2, 0, 0, 0, 0, la), "a@example.com", "gemini-2.5-pro", 50000, 0), // Monday
+		rec(time.Date(2026, 3, 1, 23, 59, 59, 0, la), "a@example.com", "gemini-2.5-pro", 1, 0),  // Sunday before
 	)
 	add := func(period string) LimitStatus {
 		t.Helper()

@@ -73,6 +73,7 @@ type writer struct {
 	// dropped when it rolls back.
 	onCommit []func()
 	rp       repricer
+	build    PriceBuilder // makes the pricer from the overrides; nil when it was given as it is
 }
 
 // minuteChange is a compaction's new minute state, published with its commit.

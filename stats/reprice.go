@@ -50,6 +50,15 @@ type Repricing struct {
 // Running reports whether records are being re-priced.
 func (r Repricing) Running() bool { return r.Models > 0 }
 
+// pricerBox lets an atomic.Value hold any Pricer, nil included.
+type pricerBox struct{ p Pricer }
+
+// Pricer is the Pricer records are stored with now (what SetPricer gave or the PriceBuilder built).
+func (s *Store) Pricer() Pricer {
+	b, _ := s.shown.Load().(pricerBox)
+	return b.p
+}
+
 // Repricing reports the background re-pricing's progress.
 func (s *Store) Repricing() Repricing {
 	s.rp.mu.Lock()
@@ -63,6 +72,7 @@ func (s *Store) Repricing() Repricing {
 func (s *Store) SetPricer(ctx context.Context, p Pricer) error {
 	_, keyed := p.(PriceKeyer)
 	if err := s.w.submit(ctx, &writeReq{keepCache: true, op: func(ctx context.Context, w *writer) (bool, error) {
+		w.onCommit = append(w.onCommit, func() { w.build = nil })
 		return true, w.queueReprice(ctx, p, p != nil && !keyed)
 	}}); err != nil {
 		return fmt.Errorf("set prices: %w", err)
@@ -157,6 +167,7 @@ func (w *writer) queueReprice(ctx context.Context, p Pricer, all bool) error {
 	}
 	w.onCommit = append(w.onCommit, func() {
 		w.s.pricer = p
+		w.s.shown.Store(pricerBox{p})
 		w.ins.keyed = keyed
 		w.rp.queue, w.rp.job = stale, nil
 		clear(w.rp.pending)

@@ -24,6 +24,9 @@ type Options struct {
 	Readers int
 	// Pricer estimates each record's cost as it is stored; nil stores every record unpriced.
 	Pricer Pricer
+	// Prices, when set, builds the Pricer from the price overrides the file holds, at open and whenever
+	// they change; Pricer is then not used.
+	Prices PriceBuilder
 	// Now is the clock records are validated against (a record may be at most MaxFuture ahead of it);
 	// nil means time.Now.
 	Now func() time.Time
@@ -55,6 +58,7 @@ type Store struct {
 	hub     hub
 
 	queries struct{ summaries, breakdowns, trends atomic.Int64 }
+	shown   atomic.Value // pricerBox: the pricer, for readers (the writer's own is pricer)
 	rp      struct {
 		mu               sync.Mutex
 		now              Repricing
@@ -154,13 +158,28 @@ func open(path string, opt Options) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(opt.Readers)
 	rdb.SetMaxIdleConns(opt.Readers)
+	if opt.Prices != nil {
+		ovs, err := readOverrides(ctx, rdb)
+		if err == nil {
+			opt.Pricer, err = opt.Prices(ovs)
+		}
+		if err != nil {
+			wdb.Close()
+			rdb.Close()
+			return nil, classify(fmt.Errorf("build prices: %w", err))
+		}
+	}
 	s := &Store{path: path, loc: opt.Location, rdb: rdb, pricer: opt.Pricer, now: opt.Now, logger: opt.Logger}
+	s.shown.Store(pricerBox{opt.Pricer})
 	if err := loadMinuteState(ctx, rdb, &s.minutes); err != nil {
 		wdb.Close()
 		rdb.Close()
 		return nil, classify(err)
 	}
 	s.w, err = newWriter(ctx, s, wdb)
+	if err == nil {
+		s.w.build = opt.Prices
+	}
 	if err != nil {
 		wdb.Close()
 		rdb.Close()
