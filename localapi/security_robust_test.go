@@ -9,7 +9,8 @@ import (
 var allRoutes = []struct{ method, path string }{
 	{"POST", "/usage"}, {"GET", "/stats/summary"}, {"GET", "/stats/by-model"}, {"GET", "/stats/by-account"},
 	{"GET", "/stats/trend/model"}, {"GET", "/stats/trend/account"}, {"DELETE", "/stats/clear"},
-	{"GET", "/stats/db-info"}, {"GET", "/healthz"},
+	{"GET", "/stats/db-info"}, {"GET", "/healthz"}, {"GET", "/stats/prices"}, {"PUT", "/stats/prices/gpt-4o"},
+	{"GET", "/stats/limits"}, {"POST", "/stats/limits"}, {"DELETE", "/stats/limits/1"}, {"POST", "/app/reload-prices"},
 }
 
 // TestSecurityEveryRoute: on every route a foreign Host is refused even with the right token, the token

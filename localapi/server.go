@@ -5,6 +5,7 @@ package localapi
 
 import (
 	"bytes"
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
@@ -32,6 +33,9 @@ type Config struct {
 	// OnShow is called by POST /app/show (a second launch asking this one to show its window); nil
 	// answers 404, as a headless instance has no window. SetOnShow sets it later.
 	OnShow func()
+	// ReloadPrices is called by POST /app/reload-prices, after `tokenstats prices update` stored a newer
+	// price file in the data folder; nil answers 404.
+	ReloadPrices func(ctx context.Context) error
 }
 
 // Server serves the local API. It is an http.Handler.
@@ -77,6 +81,7 @@ func (s *Server) routes() {
 	s.handle("/stats/clear", http.MethodDelete, s.clear)
 	s.handle("/stats/db-info", http.MethodGet, s.dbInfo)
 	s.handle("/app/show", http.MethodPost, s.showWindow)
+	s.moneyRoutes()
 	s.webRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route: "+r.URL.Path)

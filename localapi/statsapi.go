@@ -32,45 +32,50 @@ type summaryJSON struct {
 	Requests int64 `json:"total_requests"`
 	Accounts int   `json:"unique_accounts"`
 	Models   int   `json:"unique_models"`
+	moneyJSON
 }
 
 type modelRowJSON struct {
 	Model string `json:"model"`
 	totalsJSON
 	Requests int64 `json:"request_count"`
+	moneyJSON
 }
 
 type accountRowJSON struct {
 	Account string `json:"account_email"`
 	totalsJSON
 	Requests int64 `json:"request_count"`
+	moneyJSON
 }
 
 type sourceRowJSON struct {
 	Source string `json:"source"`
 	totalsJSON
 	Requests int64 `json:"request_count"`
+	moneyJSON
 }
 
 type credentialRowJSON struct {
 	Credential string `json:"credential"`
 	totalsJSON
 	Requests int64 `json:"request_count"`
+	moneyJSON
 }
 
 // rowJSON is a breakdown row in its dimension's shape: the origin design's for models and accounts, the
 // same with "source" or "credential" for the others.
 func rowJSON(d stats.Dimension, row stats.Row) any {
-	t := toTotalsJSON(row.Totals)
+	t, m := toTotalsJSON(row.Totals), toMoneyJSON(row.Totals)
 	switch d {
 	case stats.ByModel:
-		return modelRowJSON{row.Name, t, row.Requests}
+		return modelRowJSON{row.Name, t, row.Requests, m}
 	case stats.ByAccount:
-		return accountRowJSON{row.Name, t, row.Requests}
+		return accountRowJSON{row.Name, t, row.Requests, m}
 	case stats.BySource:
-		return sourceRowJSON{row.Name, t, row.Requests}
+		return sourceRowJSON{row.Name, t, row.Requests, m}
 	}
-	return credentialRowJSON{row.Name, t, row.Requests}
+	return credentialRowJSON{row.Name, t, row.Requests, m}
 }
 
 // filterParams are the query parameters that narrow every statistics route, each repeatable.
@@ -153,7 +158,7 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"success": true, "hours": win.Hours(),
-		"data": summaryJSON{toTotalsJSON(sum.Totals), sum.Requests, sum.Accounts, sum.Models}})
+		"data": summaryJSON{toTotalsJSON(sum.Totals), sum.Requests, sum.Accounts, sum.Models, toMoneyJSON(sum.Totals)}})
 }
 
 func (s *Server) breakdown(d stats.Dimension) http.HandlerFunc {

@@ -116,6 +116,19 @@ func (s *Store) nameOf(ctx context.Context, id int64) (string, error) {
 	return fmt.Sprintf("#%d", id), nil
 }
 
+// knownCombos copies the combos loaded so far (loading them first if none are), for a query to resolve
+// combo ids without the names lock.
+func (s *Store) knownCombos(ctx context.Context) (map[int64]combo, error) {
+	var out map[int64]combo
+	err := s.view(ctx, func(n *names) {
+		out = make(map[int64]combo, len(n.combos))
+		for id, c := range n.combos {
+			out[id] = c
+		}
+	})
+	return out, err
+}
+
 // comboOf is the combo with id, loading what is missing.
 func (s *Store) comboOf(ctx context.Context, id int64) (combo, error) {
 	n := &s.names

@@ -69,9 +69,12 @@ func (s *Store) visit(ctx context.Context, lo, hi int64, o visitOpts, fn visitFn
 	if o.sel != nil && len(o.sel.combos) == 0 {
 		return nil
 	}
+	combos, err := s.knownCombos(ctx)
+	if err != nil {
+		return err
+	}
 	s.minutes.mu.RLock()
 	defer s.minutes.mu.RUnlock()
-	combos := map[int64]combo{}
 	dims, sel := o.dims, o.sel
 	for _, p := range plan(lo, hi, o.coarsest, sel != nil, s.loc, &s.minutes) {
 		grouped := o.whole
@@ -208,16 +211,22 @@ func (s *Store) visitCombos(ctx context.Context, p piece, sel *selection, dims [
 	defer rows.Close()
 	sc := newTotalsScanner(!grouped)
 	sc.bucket = p.lo
+	// Rows of combos stored after the visit began wait until the cursor is closed: resolving them takes
+	// the names lock and a connection, and a reader holding its cursor while it waits for them could
+	// leave the pool empty for the one loading the names.
+	type lateRow struct {
+		bucket, key int64
+		t           Totals
+	}
+	var late []lateRow
 	for rows.Next() {
 		if err := sc.scan(rows); err != nil {
 			return err
 		}
 		c, ok := combos[sc.key]
 		if !ok {
-			if c, err = s.comboOf(ctx, sc.key); err != nil {
-				return err
-			}
-			combos[sc.key] = c
+			late = append(late, lateRow{sc.bucket, sc.key, sc.t})
+			continue
 		}
 		for _, d := range dims {
 			fn(d, sc.bucket, c.key(d), &sc.t)
@@ -225,6 +234,21 @@ func (s *Store) visitCombos(ctx context.Context, p piece, sel *selection, dims [
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read usage: %w", err)
+	}
+	rows.Close()
+	for i := range late {
+		r := &late[i]
+		c, ok := combos[r.key]
+		if !ok {
+			var err error
+			if c, err = s.comboOf(ctx, r.key); err != nil {
+				return err
+			}
+			combos[r.key] = c
+		}
+		for _, d := range dims {
+			fn(d, r.bucket, c.key(d), &r.t)
+		}
 	}
 	return nil
 }
