@@ -55,6 +55,7 @@ Commands:
   (none)    start the app (desktop window and tray; headless when no display is available)
   token     print the API token proxies must send
   record    send one usage record to the running app (tokenstats record --help)
+  prices    update the price table costs are estimated with (tokenstats prices update --help)
   version   print the version
   help      print this help
 

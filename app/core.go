@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tokenstats/tokenstats/localapi"
+	"github.com/tokenstats/tokenstats/pricing"
 	"github.com/tokenstats/tokenstats/stats"
 )
 
@@ -25,6 +26,7 @@ type Core struct {
 	URL string
 
 	lock     io.Closer
+	prices   *priceBook
 	listener net.Listener
 	server   *http.Server
 	served   chan struct{} // closed when Serve returns; serveErr is then set
@@ -51,11 +53,19 @@ func startCore(cfg Config, getenv func(string) string, log *slog.Logger) (*Core,
 	if err != nil {
 		return fail(err)
 	}
-	store, rec, err := stats.Open(cfg.DBPath(), stats.Options{Location: loc})
+	snap, why, err := loadSnapshot(cfg.DataDir)
+	if err != nil {
+		return fail(err)
+	}
+	if why != "" {
+		log.Warn(why)
+	}
+	store, rec, err := stats.Open(cfg.DBPath(), stats.Options{Location: loc, Prices: pricing.Builder(snap)})
 	if err != nil {
 		return fail(fmt.Errorf("open database: %w", err))
 	}
 	c.Store = store
+	c.prices = &priceBook{dataDir: cfg.DataDir, store: store, log: log}
 	if rec.CorruptFile != "" {
 		log.Warn("the database file was corrupt; it was kept aside and a new one started",
 			"kept", rec.CorruptFile, "cause", rec.Cause)
@@ -66,7 +76,7 @@ func startCore(cfg Config, getenv func(string) string, log *slog.Logger) (*Core,
 			"listen", cfg.Listen)
 	}
 	c.API = localapi.New(localapi.Config{Store: store, Token: token, Version: Version(),
-		AllowedHosts: extraHosts(cfg.Listen), Logger: log})
+		AllowedHosts: extraHosts(cfg.Listen), Logger: log, ReloadPrices: c.prices.reload})
 	c.listener, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fail(fmt.Errorf("listen on %s: %w", cfg.Listen, err))

@@ -104,6 +104,8 @@ type settingsBackend struct {
 	getenv    func(string) string
 	setToken  func(string) // the running listener's token
 	autostart autostart
+	// updatePrices replaces the price snapshot (prices.go); nil hides the prices in the settings.
+	updatePrices ui.PriceUpdate
 }
 
 func newSettingsBackend(cfg Config, getenv func(string) string, setToken func(string)) *settingsBackend {
@@ -239,5 +241,6 @@ func (b *settingsBackend) forUI() ui.Settings {
 		TimeZone:        b.TimeZone, SetTimeZone: b.SetTimeZone,
 		StartAtLogin: b.StartAtLogin, SetStartAtLogin: b.SetStartAtLogin,
 		Language: b.Language, SetLanguage: b.SetLanguage,
+		UpdatePrices: b.updatePrices,
 	}
 }

@@ -37,6 +37,9 @@ type Settings struct {
 	SetStartAtLogin func(on bool) error
 	Language        func() string // "", "en" or "zh-Hans" ("" = follow the system)
 	SetLanguage     func(tag string) error
+	// UpdatePrices replaces the price snapshot; when set, the settings also show the price overrides and
+	// the limits, which the store keeps (settings_money.go).
+	UpdatePrices PriceUpdate
 }
 
 // minRefreshGap spaces refreshes: whatever the ingest rate, the window queries at most 4 times a second.
@@ -63,6 +66,7 @@ type Dashboard struct {
 	models   *breakdownTable
 	accounts *breakdownTable
 	trend    *trendPanel
+	limits   *limitsPanel
 	onboard  *onboarding
 	tips     *tipLayer
 
@@ -147,13 +151,14 @@ func (d *Dashboard) build(a fyne.App) {
 		d.mu.Unlock()
 		d.askChart()
 	}, d.chartResized)
+	d.limits = newLimitsPanel()
 	d.onboard = newOnboarding(d.deps.IngestURL, d.deps.Token, func(s string) { a.Clipboard().SetContent(s) })
 	d.onboard.obj.Hide()
 
 	tables := container.NewGridWithColumns(2, d.models.obj, d.accounts.obj)
 	body := container.NewVSplit(d.trend.obj, tables)
 	body.Offset = 0.45
-	top := container.NewVBox(bar, d.onboard.obj, d.cards.box)
+	top := container.NewVBox(bar, d.onboard.obj, d.cards.box, d.limits.obj)
 	d.win.SetContent(container.NewStack(container.NewBorder(top, nil, nil, nil, body), d.tips.layer))
 }
 
@@ -280,6 +285,9 @@ type snapshot struct {
 	models   []stats.Row
 	accounts []stats.Row
 	records  int64
+	limits   []stats.LimitStatus // limits.go
+	reprice  stats.Repricing
+	at       time.Time
 	err      error
 }
 
@@ -383,6 +391,10 @@ func (d *Dashboard) load(end time.Time, hours int) *snapshot {
 	if s.accounts, s.err = st.Breakdown(ctx, stats.ByAccount, w, stats.Filter{}); s.err != nil {
 		return s
 	}
+	if s.limits, s.err = st.LimitStatuses(ctx, end); s.err != nil {
+		return s
+	}
+	s.reprice, s.at = st.Repricing(), end
 	inf, err := st.Info(ctx)
 	s.records, s.err = inf.Records, err
 	return s
@@ -410,6 +422,7 @@ func (d *Dashboard) apply(s *snapshot) {
 	d.cards.set(s.summary)
 	d.models.setRows(s.models)
 	d.accounts.setRows(s.accounts)
+	d.limits.set(s.limits, s.reprice, s.at)
 	if first := s.records == 0; first != d.onboard.obj.Visible() {
 		if first {
 			d.onboard.refresh()

@@ -66,7 +66,9 @@ func TestEveryStringIsTranslated(t *testing.T) {
 	}
 	used = append(used, "System default", "Open dashboard", "Open in browser", "Copy ingest URL", "Copy token", "Quit",
 		"Token Stats is already running; its window was asked to show.",
-		"Token Stats — today {{.Today}} tokens · {{.Requests}} requests · last hour {{.LastHour}}")
+		"Token Stats — today {{.Today}} tokens ({{.Cost}}) · {{.Requests}} requests · last hour {{.LastHour}}",
+		"unpriced", "{{.Cost}} + {{.Count}} unpriced")
+	used = append(append(append(used, scopeLabels...), metricLabels...), periods...)
 	if len(used) < 60 {
 		t.Fatalf("found only %d strings: the scan is broken", len(used))
 	}

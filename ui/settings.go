@@ -122,6 +122,9 @@ func (d *Dashboard) settingsForm() fyne.CanvasObject {
 		}
 		form.Append(lang.L("Language"), pick)
 	}
+	if s.UpdatePrices != nil {
+		d.moneySettings(form)
+	}
 	if len(form.Items) == 0 {
 		return widget.NewLabel(lang.L("No settings are available."))
 	}
@@ -130,7 +133,8 @@ func (d *Dashboard) settingsForm() fyne.CanvasObject {
 
 // showSettings opens the settings dialog.
 func (d *Dashboard) showSettings() {
-	dlg := dialog.NewCustom(lang.L("Settings"), lang.L("Close"), d.settingsForm(), d.win)
-	dlg.Resize(fyne.NewSize(520, 0))
+	// Scrolls: the prices and limits make the form taller than a small window.
+	dlg := dialog.NewCustom(lang.L("Settings"), lang.L("Close"), container.NewVScroll(d.settingsForm()), d.win)
+	dlg.Resize(fyne.NewSize(560, 600))
 	dlg.Show()
 }
