@@ -21,6 +21,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/tokenstats/tokenstats/pricing"
 	"github.com/tokenstats/tokenstats/stats"
 	"github.com/tokenstats/tokenstats/ui"
 )
@@ -262,9 +263,30 @@ func desktopE2E(t *testing.T, bin string) {
 		}
 	}
 
+	// Today's cost at the built-in prices, summed here record by record.
+	emb, err := pricing.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := pricing.NewTable(emb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pricer := pricing.NewPricer(table)
+	var today stats.Totals
+	addToday := func(rs ...e2eRecord) {
+		for _, r := range rs {
+			rec := stats.Record{Model: r.Model, InputTokens: r.Input, OutputTokens: r.Output, CachedTokens: r.Cached}
+			t := stats.Totals{Requests: 1, Unpriced: 1}
+			if cost, ok := pricer.Price(&rec); ok {
+				t.Cost, t.Unpriced = cost, 0
+			}
+			today.Add(t)
+		}
+	}
 	want := func(tokens, requests, lastHour int64) string {
-		return fmt.Sprintf("Token Stats — today %s tokens · %s requests · last hour %s",
-			ui.Short(tokens), ui.Short(requests), ui.Short(lastHour))
+		return fmt.Sprintf("Token Stats — today %s tokens (%s) · %s requests · last hour %s",
+			ui.Short(tokens), costText(today), ui.Short(requests), ui.Short(lastHour))
 	}
 	var tip sniToolTip
 	if err := waitFor(10*time.Second, func() error {
@@ -292,6 +314,7 @@ func desktopE2E(t *testing.T, bin string) {
 		sum += r.Input + r.Output
 	}
 	postRecords(t, base, token, recs)
+	addToday(recs...)
 	posted := time.Now()
 	wantTip := want(sum, int64(len(recs)), sum)
 	if err := waitFor(time.Second, func() error {
@@ -373,6 +396,12 @@ func desktopE2E(t *testing.T, bin string) {
 	// Today (since local midnight; the app and this test share the zone) and the last hour, summed here.
 	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.Local).Unix()
 	var todayTokens, todayReqs, hourTokens int64
+	addToday(more...)
+	for _, r := range sample {
+		if r.Timestamp >= midnight {
+			addToday(r)
+		}
+	}
 	for _, r := range append(append(append([]e2eRecord{}, recs...), more...), sample...) {
 		if r.Timestamp == 0 || r.Timestamp >= midnight {
 			todayTokens += r.Input + r.Output
