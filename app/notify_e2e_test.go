@@ -164,7 +164,7 @@ func notifyE2E(t *testing.T, bin string) {
 	env := append(os.Environ(), "DISPLAY="+display, "TOKENSTATS_TOKEN="+token, "HOME="+tmp,
 		"XDG_CONFIG_HOME="+filepath.Join(tmp, "config"), "TOKENSTATS_TZ=", "TOKENSTATS_LISTEN=", "TOKENSTATS_HEADLESS=")
 	// The limit's day is in a zone where it is about noon now, so the test never straddles its midnight.
-	offset := 12 - time.Now().UTC().Hour() // hours east of UTC
+	offset := 12 - time.Now().UTC().Hour()     // hours east of UTC
 	zone := fmt.Sprintf("Etc/GMT%+d", -offset) // the Etc zones count west
 	var app *exec.Cmd
 	var appOut lockedBuffer
