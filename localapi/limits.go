@@ -129,7 +129,8 @@ func limitID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	return id, true
 }
 
-// limits is GET /stats/limits: every limit with its current period.
+// limits is GET /stats/limits: every limit with its current period, and the re-pricing's progress (the
+// tab shows it under the meters).
 func (s *Server) limits(w http.ResponseWriter, r *http.Request) {
 	sts, err := s.cfg.Store.LimitStatuses(r.Context(), s.cfg.Now())
 	if err != nil {
@@ -140,7 +141,8 @@ func (s *Server) limits(w http.ResponseWriter, r *http.Request) {
 	for i, st := range sts {
 		out[i] = toLimitJSON(st)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": out})
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": out,
+		"repricing": repricingJSON(s.cfg.Store.Repricing())})
 }
 
 func (s *Server) limit(w http.ResponseWriter, r *http.Request) {

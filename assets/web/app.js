@@ -57,8 +57,39 @@
     return n < 0 ? '-' + s : s;
   }
 
-  // For tests: the formatting must match the desktop's (ui.Short, ui.Exact) number for number.
-  window.TokenStatsFormat = Object.freeze({ short, exact });
+  // money writes dollars like the desktop (ui.Money): cents from a dollar up, four decimals below.
+  function money(v) {
+    const neg = v < 0;
+    const a = Math.abs(v);
+    let s;
+    if (a === 0) {
+      s = '$0';
+    } else if (a >= 1) {
+      const cents = Math.round(a * 100);
+      s = '$' + exact(Math.floor(cents / 100)) + '.' + String(cents % 100).padStart(2, '0');
+    } else if (a < 0.00005) {
+      s = '<$0.0001';
+    } else {
+      const t = Math.round(a * 10000);
+      let d = String(t).padStart(4, '0').replace(/0+$/, '');
+      if (d.length < 2) d = d.padEnd(2, '0');
+      s = t >= 10000 ? '$1.00' : '$0.' + d;
+    }
+    return neg ? '-' + s : s;
+  }
+
+  // until writes the time to a reset like the desktop (ui.Until): "45 min", "5 h 20 min", "2 d 3 h".
+  function until(iso) {
+    const m = Math.ceil((Date.parse(iso) - Date.now()) / 60000);
+    if (m < 1) return '<1 min';
+    if (m < 60) return m + ' min';
+    if (m < 24 * 60) return Math.floor(m / 60) + ' h' + (m % 60 ? ' ' + (m % 60) + ' min' : '');
+    const h = Math.ceil(m / 60);
+    return Math.floor(h / 24) + ' d' + (h % 24 ? ' ' + (h % 24) + ' h' : '');
+  }
+
+  // For tests: the formatting must match the desktop's (ui.Short, ui.Exact, ui.Money) number for number.
+  window.TokenStatsFormat = Object.freeze({ short, exact, money });
 
   function setStatus(text, failed) {
     const el = $('status');
@@ -96,8 +127,9 @@
     document.body.dataset.state = 'loading';
     const h = hours;
     const q = '?hours=' + h;
-    Promise.all([request('/stats/summary' + q), request('/stats/by-model' + q), request('/stats/by-account' + q)])
-      .then(([sum, models, accounts]) => {
+    Promise.all([request('/stats/summary' + q), request('/stats/by-model' + q), request('/stats/by-account' + q),
+      request('/stats/limits')])
+      .then(([sum, models, accounts, limits]) => {
         if (h !== hours) {
           again = true; // the range changed while loading
           return;
@@ -108,6 +140,7 @@
         tables.account.rows = toRows(accounts.data, 'account_email');
         renderTable('model');
         renderTable('account');
+        renderLimits(limits);
         renderCharts(true);
         const when = new Date().toLocaleTimeString();
         const how = live === 'live' ? 'live' : live === 'polling' ? 'polling every ' + POLL_MS / 1000 + ' s' : 'connecting';
@@ -147,6 +180,50 @@
       card.title = exact(v);
       card.dataset.exact = String(v);
     }
+  }
+
+  const PERIODS = { day: 'today', week: 'this week', month: 'this month' };
+
+  // renderLimits draws one meter per limit (used of limit, percent, time to reset; amber past the first
+  // threshold, red at 100 %) and the re-pricing progress, as the window's Limits section does.
+  function renderLimits(res) {
+    const list = res.data || [];
+    const frag = document.createDocumentFragment();
+    for (const l of list) {
+      const cost = l.metric === 'cost';
+      const unit = cost ? '' : ' ' + l.metric;
+      const m = document.createElement('div');
+      m.className = 'meter state-' + l.state;
+      m.dataset.id = String(l.id);
+      m.dataset.percent = String(l.percent);
+      const name = document.createElement('div');
+      name.className = 'name';
+      name.textContent = l.scope === 'all' ? 'All usage' : l.name || '(none)';
+      name.title = name.textContent;
+      const bar = document.createElement('div');
+      bar.className = 'meter-bar';
+      const fill = document.createElement('div');
+      fill.className = 'meter-fill';
+      fill.style.width = Math.min(100, l.percent) + '%';
+      bar.appendChild(fill);
+      const text = document.createElement('div');
+      text.className = 'text';
+      let t = Math.floor(l.percent) + ' % · ' + (cost ? money(l.used) : short(l.used)) + ' of ' +
+        (cost ? money(l.limit) : short(l.limit)) + unit + ' ' + (PERIODS[l.period] || l.period) + ' · resets in ' + until(l.resets_at);
+      if (l.unpriced_requests > 0) t += ' · ' + exact(l.unpriced_requests) + ' requests unpriced';
+      text.textContent = t;
+      m.append(name, bar, text);
+      frag.appendChild(m);
+    }
+    $('limit-meters').replaceChildren(frag);
+    const rp = res.repricing;
+    const running = !!(rp && rp.running);
+    $('reprice').hidden = !running;
+    if (running) {
+      const pct = rp.total > 0 ? Math.floor((rp.done * 100) / rp.total) : 0;
+      $('reprice').textContent = 'Prices changed: re-pricing history, ' + pct + ' % done';
+    }
+    $('limits').hidden = list.length === 0 && !running;
   }
 
   function toRows(data, field) {
