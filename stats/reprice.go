@@ -81,29 +81,43 @@ func (s *Store) SetPricer(ctx context.Context, p Pricer) error {
 	return nil
 }
 
-// repriceChunk is how many records one re-pricing transaction checks: ingest waits at most this long.
-const repriceChunk = 2048
+// A re-pricing transaction checks about chunk records of the re-priced models (and reads at most four
+// times as many). The chunk adapts so that one transaction takes about repriceTarget, from minChunk to
+// maxChunk records: ingest waits at most one such transaction, whatever the records look like (a year
+// of sparse records touches many more rollup rows per record than a busy hour does).
+const (
+	firstChunk    = 1024
+	minChunk      = 64
+	maxChunk      = 16384
+	repriceTarget = 50 * time.Millisecond
+)
 
 // repricer is the writer's re-pricing state; only the writer goroutine touches it.
 type repricer struct {
-	queue   []int64        // model name ids to re-price, in order; the first is under way
+	queue   []int64        // model name ids to re-price
 	pending map[int64]bool // the models of queue
-	job     *repriceJob    // progress through queue[0]; nil before its first chunk
+	pass    *repricePass   // the pass under way over the records; nil before its first chunk
 	upd     multiStmt
 }
 
-type repriceJob struct {
-	model  int64
-	name   string
-	combos []int64 // the model's combos when the job started (later ones were priced when stored)
-	ci     int     // the combo under way
-	after  int64   // its last row id checked
+// repricePass goes once through the records, oldest first, re-pricing those of the queued models. In
+// time order every transaction touches a few neighbouring rollup buckets, so the pages it writes stay
+// few; a model's records scattered over a year, taken model by model, would rewrite most of the rollups
+// for every chunk.
+type repricePass struct {
+	names  map[int64]string // model name id → name, of the queued models
+	models map[int64]int64  // combo id → its model's name id, for the combos of the queued models
+	in     string           // "combo IN (…)" when the combos are few enough to read through the index
+	next   int64            // the first row id not yet checked
+	end    int64            // one past the last row id when the pass began; later rows were priced as stored
+	window int64            // seconds of records the next chunk reads, adapted to hold about a chunk
 }
 
 func (rp *repricer) init() {
 	rp.pending = map[int64]bool{}
-	rp.upd = multiStmt{head: `UPDATE usage SET cost = v.column2 FROM (VALUES `, group: "(?,?)", sep: ",",
-		tail: `) AS v WHERE usage.id = v.column1`}
+	// The ids twice: SQLite plans UPDATE … FROM (VALUES …) as a scan of usage, IN (…) as key lookups.
+	rp.upd = multiStmt{head: `UPDATE usage SET cost = CASE id `, group: "WHEN ? THEN ?", sep: " ",
+		tail: ` END WHERE id IN (SELECT value FROM json_each(?))`}
 }
 
 // keyModel stores the price key of a model the open transaction stores records of, unless it is
@@ -124,7 +138,8 @@ func (w *writer) keyModel(ctx context.Context, model int64, name string) error {
 
 // queueReprice makes p the pricer once the open transaction commits, and queues for re-pricing every
 // model whose stored key is not p's (or every model, with all). The queued models' keys are deleted in
-// the same transaction, so a re-price cut short (a crash, a quit) is done again at the next open.
+// the same transaction, so a re-price cut short (a crash, a quit) is done again at the next open. A pass
+// under way starts over.
 func (w *writer) queueReprice(ctx context.Context, p Pricer, all bool) error {
 	rows, err := w.conn.QueryContext(ctx, `SELECT n.id, n.name, k.key FROM names n
 		LEFT JOIN price_keys k ON k.model = n.id WHERE n.kind = ? ORDER BY n.id`, kindModel)
@@ -169,7 +184,7 @@ func (w *writer) queueReprice(ctx context.Context, p Pricer, all bool) error {
 		w.s.pricer = p
 		w.s.shown.Store(pricerBox{p})
 		w.ins.keyed = keyed
-		w.rp.queue, w.rp.job = stale, nil
+		w.rp.queue, w.rp.pass = stale, nil
 		clear(w.rp.pending)
 		for _, m := range stale {
 			w.rp.pending[m] = true
@@ -191,55 +206,107 @@ func idList(ids []int64) string {
 	return b.String()
 }
 
-// repriceStep re-prices up to chunk records of the model under way, in the open transaction: rows
-// whose cost changes are updated and their deltas added to the rollups. The model's key is stored
-// when its last rows are done.
-func (w *writer) repriceStep(ctx context.Context, chunk int) error {
+// startPass prepares a pass over the records for the queued models.
+func (w *writer) startPass(ctx context.Context) (*repricePass, error) {
+	ps := &repricePass{names: map[int64]string{}, models: map[int64]int64{}, window: 3600}
+	list := idList(w.rp.queue)
+	rows, err := w.conn.QueryContext(ctx, `SELECT id, name FROM names WHERE id IN (`+list+`)`)
+	if err != nil {
+		return nil, fmt.Errorf("read models to re-price: %w", err)
+	}
+	for rows.Next() {
+		var id int64
+		var name string
+		if err := rows.Scan(&id, &name); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read models to re-price: %w", err)
+		}
+		ps.names[id] = name
+	}
+	rows.Close()
+	if rows, err = w.conn.QueryContext(ctx, `SELECT id, model FROM combos WHERE model IN (`+list+`)`); err != nil {
+		return nil, fmt.Errorf("read combos to re-price: %w", err)
+	}
+	var combos []int64
+	for rows.Next() {
+		var id, model int64
+		if err := rows.Scan(&id, &model); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read combos to re-price: %w", err)
+		}
+		ps.models[id] = model
+		combos = append(combos, id)
+	}
+	rows.Close()
+	var all int
+	if err := w.conn.QueryRowContext(ctx, `SELECT count(*) FROM combos`).Scan(&all); err != nil {
+		return nil, fmt.Errorf("count combos: %w", err)
+	}
+	if len(combos)*2 <= all { // as for a filtered query (visit.go): few combos read through the index
+		ps.in = "combo IN (" + idList(combos) + ")"
+	}
+	if err := w.conn.QueryRowContext(ctx, `SELECT coalesce(min(id), 0), coalesce(max(id) + 1, 0) FROM usage`).
+		Scan(&ps.next, &ps.end); err != nil {
+		return nil, fmt.Errorf("find records to re-price: %w", err)
+	}
+	return ps, nil
+}
+
+// repriceStep re-prices the next window of records in the open transaction: rows of the queued models
+// whose cost changes are updated and their deltas added to the rollups. When the pass is through, the
+// models' keys are stored and the queue empties.
+func (w *writer) repriceStep(ctx context.Context, chunk int) (int, error) {
 	rp := &w.rp
 	if len(rp.queue) == 0 {
-		return nil
+		return 0, nil
 	}
-	var job repriceJob
-	if rp.job != nil {
-		job = *rp.job
+	var ps repricePass
+	if rp.pass != nil {
+		ps = *rp.pass
 	} else {
-		job = repriceJob{model: rp.queue[0], after: -1}
-		if err := w.conn.QueryRowContext(ctx, `SELECT name FROM names WHERE id = ?`, job.model).Scan(&job.name); err != nil {
-			return fmt.Errorf("re-price model %d: %w", job.model, err)
+		p, err := w.startPass(ctx)
+		if err != nil {
+			return 0, err
 		}
-		var err error
-		if job.combos, err = combosOfModel(ctx, w.conn, job.model); err != nil {
-			return err
-		}
+		ps = *p
 	}
 	var checked int64
-	for budget := chunk; budget > 0 && job.ci < len(job.combos); {
-		n, last, err := w.repriceRows(ctx, &job, budget)
+	if ps.next < ps.end {
+		hi := min(ps.next+ps.window<<seqBits, ps.end)
+		n, last, full, err := w.repriceRows(ctx, &ps, hi, chunk)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		checked += int64(n)
-		if n < budget {
-			job.ci, job.after = job.ci+1, -1
-		} else {
-			job.after = last
+		checked = int64(n)
+		ps.next = hi
+		if full { // a burst of records: go on from the last one read, in a narrower window
+			ps.next = last + 1
 		}
-		budget -= n
+		switch {
+		case full || n > 2*chunk:
+			ps.window = max(1, ps.window/2)
+		case n < chunk/2 && ps.window < 1<<35: // 1<<35 s of ids stays far inside int64
+			ps.window *= 2
+		}
 	}
-	finished := job.ci == len(job.combos)
+	finished := ps.next >= ps.end
 	if finished {
-		if _, err := w.conn.ExecContext(ctx, `INSERT OR REPLACE INTO price_keys(model, key) VALUES (?, ?)`,
-			job.model, keyOf(w.s.pricer, job.name)); err != nil {
-			return fmt.Errorf("store price key: %w", err)
+		for id, name := range ps.names {
+			if _, err := w.conn.ExecContext(ctx, `INSERT OR REPLACE INTO price_keys(model, key) VALUES (?, ?)`,
+				id, keyOf(w.s.pricer, name)); err != nil {
+				return 0, fmt.Errorf("store price key: %w", err)
+			}
 		}
 	}
 	w.onCommit = append(w.onCommit, func() {
 		if finished {
-			rp.queue, rp.job = rp.queue[1:], nil
-			delete(rp.pending, job.model)
-			w.ins.keyed[job.model] = true
+			for _, m := range rp.queue {
+				w.ins.keyed[m] = true
+			}
+			rp.queue, rp.pass = nil, nil
+			clear(rp.pending)
 		} else {
-			rp.job = &job
+			rp.pass = &ps
 		}
 		w.s.rp.mu.Lock()
 		now := &w.s.rp.now
@@ -250,64 +317,57 @@ func (w *writer) repriceStep(ctx context.Context, chunk int) error {
 		}
 		w.s.rp.mu.Unlock()
 	})
-	return nil
+	return int(checked), nil
 }
 
-// combosOfModel lists the combos of a model name id.
-func combosOfModel(ctx context.Context, conn *sql.Conn, model int64) ([]int64, error) {
-	rows, err := conn.QueryContext(ctx, `SELECT id FROM combos WHERE model = ? ORDER BY id`, model)
+// repriceRows re-prices the rows of the pass's combos in [ps.next, hi), oldest first, reading at most
+// 4 × chunk rows. It returns how many rows of the re-priced models it checked, the last row id read, and
+// whether it stopped at the limit.
+func (w *writer) repriceRows(ctx context.Context, ps *repricePass, hi int64, chunk int) (int, int64, bool, error) {
+	q := `SELECT id, combo, input, output, cached, reasoning, cache_creation, cost FROM usage`
+	if ps.in != "" {
+		q += ` INDEXED BY usage_combo WHERE ` + ps.in + ` AND`
+	} else {
+		q += ` WHERE`
+	}
+	limit := 4 * chunk
+	rows, err := w.conn.QueryContext(ctx, q+` id >= ? AND id < ? ORDER BY id LIMIT ?`, ps.next, hi, limit)
 	if err != nil {
-		return nil, fmt.Errorf("read combos: %w", err)
+		return 0, 0, false, fmt.Errorf("read records to re-price: %w", err)
 	}
-	defer rows.Close()
-	var out []int64
+	var read []repricedRow
+	var last int64
+	scanned := 0
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("read combos: %w", err)
+		var r repricedRow
+		if err := rows.Scan(&r.id, &r.combo, &r.input, &r.output, &r.cached, &r.reasoning, &r.cacheCrea, &r.cost); err != nil {
+			rows.Close()
+			return 0, 0, false, fmt.Errorf("read records to re-price: %w", err)
 		}
-		out = append(out, id)
+		scanned, last = scanned+1, r.id
+		if _, ok := ps.models[r.combo]; ok {
+			read = append(read, r)
+		}
 	}
-	return out, rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, 0, false, fmt.Errorf("read records to re-price: %w", err)
+	}
+	return len(read), last, scanned == limit, w.reprice(ctx, ps, read)
 }
 
 // repricedRow is a raw row as re-pricing reads it.
 type repricedRow struct {
-	id                                          int64
+	id, combo                                   int64
 	input, output, cached, reasoning, cacheCrea int64
 	cost                                        sql.NullInt64
 }
 
-// repriceRows re-prices up to limit rows of job's combo after job.after, in id order (the combo index
-// holds them so). It returns how many rows it read and the last one's id.
-func (w *writer) repriceRows(ctx context.Context, job *repriceJob, limit int) (int, int64, error) {
-	cid := job.combos[job.ci]
-	rows, err := w.conn.QueryContext(ctx, `SELECT id, input, output, cached, reasoning, cache_creation, cost
-		FROM usage INDEXED BY usage_combo WHERE combo = ? AND id > ? ORDER BY id LIMIT ?`, cid, job.after, limit)
-	if err != nil {
-		return 0, 0, fmt.Errorf("read records to re-price: %w", err)
-	}
-	var read []repricedRow
-	for rows.Next() {
-		var r repricedRow
-		if err := rows.Scan(&r.id, &r.input, &r.output, &r.cached, &r.reasoning, &r.cacheCrea, &r.cost); err != nil {
-			rows.Close()
-			return 0, 0, fmt.Errorf("read records to re-price: %w", err)
-		}
-		read = append(read, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, 0, fmt.Errorf("read records to re-price: %w", err)
-	}
-	if len(read) == 0 {
-		return 0, job.after, nil
-	}
-	c, err := w.combo(cid)
-	if err != nil {
-		return 0, 0, err
-	}
+// reprice prices rows again; those whose cost changes are updated and their deltas added to every
+// rollup (per dimension, per combo, and the trend cache through the writer's deltas).
+func (w *writer) reprice(ctx context.Context, ps *repricePass, rows []repricedRow) error {
 	var args []any
+	var ids []byte // the ids again, as a JSON array
 	n := 0
 	flush := func() error {
 		if n == 0 {
@@ -315,19 +375,19 @@ func (w *writer) repriceRows(ctx context.Context, job *repriceJob, limit int) (i
 		}
 		st, err := w.rp.upd.get(ctx, w.conn, n)
 		if err == nil {
-			_, err = st.ExecContext(ctx, args...)
+			_, err = st.ExecContext(ctx, append(args, string(append(ids, ']')))...)
 		}
 		clear(args)
-		args, n = args[:0], 0
+		args, ids, n = args[:0], ids[:0], 0
 		if err != nil {
 			return fmt.Errorf("update costs: %w", err)
 		}
 		return nil
 	}
-	for i := range read {
-		r := &read[i]
-		rec := Record{Model: job.name, InputTokens: r.input, OutputTokens: r.output, CachedTokens: r.cached,
-			ReasoningTokens: r.reasoning, CacheCreationTokens: r.cacheCrea}
+	for i := range rows {
+		r := &rows[i]
+		rec := Record{Model: ps.names[ps.models[r.combo]], InputTokens: r.input, OutputTokens: r.output,
+			CachedTokens: r.cached, ReasoningTokens: r.reasoning, CacheCreationTokens: r.cacheCrea}
 		var cost Money
 		priced := false
 		if w.s.pricer != nil {
@@ -348,19 +408,26 @@ func (w *writer) repriceRows(ctx context.Context, job *repriceJob, limit int) (i
 		} else {
 			delta.Unpriced--
 		}
+		c, err := w.combo(r.combo)
+		if err != nil {
+			return err
+		}
 		ts := r.id >> seqBits
-		w.rb.add(ts, cid, c, &delta, w.s.minutes.has(floorBoundary(levelHour, ts, w.s.loc)), true)
+		w.rb.add(ts, r.combo, c, &delta, w.s.minutes.has(floorBoundary(levelHour, ts, w.s.loc)), true)
 		args = append(args, r.id, arg)
+		if n == 0 {
+			ids = append(ids, '[')
+		} else {
+			ids = append(ids, ',')
+		}
+		ids = strconv.AppendInt(ids, r.id, 10)
 		if n++; n == chunk {
 			if err := flush(); err != nil {
-				return 0, 0, err
+				return err
 			}
 		}
 	}
-	if err := flush(); err != nil {
-		return 0, 0, err
-	}
-	return len(read), read[len(read)-1].id, nil
+	return flush()
 }
 
 func (s *Store) publishRepricing(r Repricing) {
@@ -379,10 +446,14 @@ func (s *Store) wakeRepricer() {
 
 // repriceLoop runs the re-pricing: one writer transaction per chunk, so records arriving meanwhile wait
 // for one chunk at most, until no model is left; then it sleeps until woken. After a failure it tries
-// again a minute later.
-func (s *Store) repriceLoop(chunk int, before func()) {
+// again a minute later. fixed, when not 0, is the chunk (tests); otherwise it adapts to repriceTarget.
+func (s *Store) repriceLoop(fixed int, before func()) {
 	defer close(s.rp.done)
 	var retry <-chan time.Time
+	chunk := firstChunk
+	if fixed > 0 {
+		chunk = fixed
+	}
 	for {
 		select {
 		case <-s.rp.quit:
@@ -395,10 +466,20 @@ func (s *Store) repriceLoop(chunk int, before func()) {
 			if before != nil {
 				before()
 			}
+			t0 := time.Now()
+			var n int
 			err := s.w.submit(context.Background(), &writeReq{keepCache: true,
 				op: func(ctx context.Context, w *writer) (bool, error) {
-					return true, w.repriceStep(ctx, chunk) // progress moved: windows redraw the meter
+					var err error
+					n, err = w.repriceStep(ctx, chunk)
+					return true, err // progress moved: windows redraw the meter
 				}})
+			// A chunk that was not filled says nothing of how long a full one takes.
+			if d := time.Since(t0); fixed == 0 && d > repriceTarget*3/2 {
+				chunk = max(minChunk, chunk/2)
+			} else if fixed == 0 && d < repriceTarget/2 && n >= chunk/2 {
+				chunk = min(maxChunk, chunk*2)
+			}
 			if errors.Is(err, ErrClosed) {
 				return
 			}

@@ -35,7 +35,7 @@ type Options struct {
 	// rebuildKeys bounds the rollup keys a rebuild holds before writing them (0: maxBuilderKeys); tests
 	// make it small to rebuild in many parts.
 	rebuildKeys int
-	// repriceChunk is how many records one re-pricing transaction checks (0: repriceChunk), and
+	// repriceChunk fixes how many records one re-pricing transaction checks (0: it adapts), and
 	// beforeReprice runs before each: tests pause re-pricing half-way with them.
 	repriceChunk  int
 	beforeReprice func()
@@ -194,9 +194,6 @@ func open(path string, opt Options) (*Store, error) {
 		rdb.Close()
 		return nil, classify(fmt.Errorf("compare prices: %w", err))
 	}
-	if opt.repriceChunk <= 0 {
-		opt.repriceChunk = repriceChunk
-	}
 	go s.repriceLoop(opt.repriceChunk, opt.beforeReprice)
 	s.wakeRepricer()
 	return s, nil
@@ -216,6 +213,9 @@ func dsn(path string, readOnly bool) string {
 		// Checkpoint every ~16 MB of WAL instead of 4 MB: rollup and request-id pages rewritten by many
 		// commits are copied into the database once per checkpoint, so fewer checkpoints copy less.
 		q.Add("_pragma", "wal_autocheckpoint(4000)")
+		// Statement journals (the multi-row upserts of the rollups need them) in memory, not temp files:
+		// re-pricing a year of records upserts thousands of rollup rows per transaction.
+		q.Add("_pragma", "temp_store(MEMORY)")
 	}
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
