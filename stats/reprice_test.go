@@ -413,3 +413,37 @@ func openRaw(t *testing.T, path string) *sql.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// TestOpeningWithoutPricesKeepsCosts: a file opened without prices (a tool) keeps the stored costs and
+// stores new records unpriced; opened with prices again, only the models that got such records are
+// re-priced.
+func TestOpeningWithoutPricesKeepsCosts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k.db")
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	open := func(p Pricer) *Store {
+		s, _, err := Open(path, Options{Location: time.UTC, Pricer: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := open(pricesA)
+	recs := []Record{rec(at, "a@example.com", "model-0", 100, 10), rec(at, "a@example.com", "model-1", 200, 20)}
+	mustRecord(t, s, recs...)
+	s.Close()
+	s = open(nil)
+	if s.Repricing().Running() {
+		t.Fatal("opening without prices re-prices")
+	}
+	checkViews(t, s, &bruteForce{recs: recs, pricer: pricesA}, LastHours(at, 1), Filter{}, "without prices")
+	late := rec(at.Add(-time.Minute), "b@example.com", "model-1", 300, 30)
+	mustRecord(t, s, late)
+	s.Close()
+	s = open(pricesA)
+	defer s.Close()
+	if rp := s.Repricing(); rp.Models != 1 {
+		t.Errorf("reopened with prices: %+v, want model-1 alone", rp)
+	}
+	waitRepriced(t, s)
+	checkViews(t, s, &bruteForce{recs: append(recs, late), pricer: pricesA}, LastHours(at, 1), Filter{}, "with prices again")
+}

@@ -22,7 +22,9 @@ type Options struct {
 	Location *time.Location
 	// Readers is the number of read connections; 0 means 4.
 	Readers int
-	// Pricer estimates each record's cost as it is stored; nil stores every record unpriced.
+	// Pricer estimates each record's cost as it is stored; nil stores every record unpriced. The stored
+	// records of models it prices otherwise than the prices that priced them are re-priced (reprice.go);
+	// with nil, stored costs are left as they are.
 	Pricer Pricer
 	// Prices, when set, builds the Pricer from the price overrides the file holds, at open and whenever
 	// they change; Pricer is then not used.
@@ -186,13 +188,17 @@ func open(path string, opt Options) (*Store, error) {
 		return nil, classify(err)
 	}
 	// The records of models priced otherwise than opt.Pricer prices them are re-priced in the background.
+	// Without a pricer nothing is: a tool that opens the file without prices leaves the costs alone (the
+	// records it stores are unpriced, and their models' keys say so).
 	s.rp.wake, s.rp.quit, s.rp.done = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
-	if err := s.w.submit(ctx, &writeReq{keepCache: true, op: func(ctx context.Context, w *writer) (bool, error) {
-		return false, w.queueReprice(ctx, opt.Pricer, false)
-	}}); err != nil {
-		s.w.close()
-		rdb.Close()
-		return nil, classify(fmt.Errorf("compare prices: %w", err))
+	if opt.Pricer != nil {
+		if err := s.w.submit(ctx, &writeReq{keepCache: true, op: func(ctx context.Context, w *writer) (bool, error) {
+			return false, w.queueReprice(ctx, opt.Pricer, false)
+		}}); err != nil {
+			s.w.close()
+			rdb.Close()
+			return nil, classify(fmt.Errorf("compare prices: %w", err))
+		}
 	}
 	go s.repriceLoop(opt.repriceChunk, opt.beforeReprice)
 	s.wakeRepricer()
