@@ -32,36 +32,8 @@ import (
 //
 // TOKENSTATS_SCREENSHOT=<file.png> also saves the window's screenshot there (docs/screenshots).
 func TestDesktopE2E(t *testing.T) {
-	if os.Getenv("TOKENSTATS_E2E_INNER") == "1" {
-		desktopE2E(t, os.Getenv("TOKENSTATS_E2E_BIN"))
-		return
-	}
-	for _, tool := range []string{"Xvfb", "dbus-run-session", "import", "xwininfo"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			msg := tool + " not found (Debian: xvfb, dbus, imagemagick, x11-utils); skipping the desktop end-to-end test"
-			if os.Getenv("CI") == "true" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "tokenstats")
-	build := exec.Command("go", "build", "-o", bin, "github.com/tokenstats/tokenstats")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the binary: %v\n%s", err, out)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "dbus-run-session", "--", os.Args[0], "-test.run", "^TestDesktopE2E$", "-test.v")
-	cmd.Env = append(os.Environ(), "TOKENSTATS_E2E_INNER=1", "TOKENSTATS_E2E_BIN="+bin)
-	out, err := cmd.CombinedOutput()
-	t.Logf("inside dbus-run-session:\n%s", out)
-	if err != nil {
-		t.Fatalf("desktop end-to-end test failed: %v", err)
-	}
-	if !bytes.Contains(out, []byte("--- PASS: TestDesktopE2E")) {
-		t.Fatal("the inner test did not report a pass")
+	if bin, inner := inDBusSession(t, "xvfb, dbus, imagemagick, x11-utils", "import", "xwininfo"); inner {
+		desktopE2E(t, bin)
 	}
 }
 
@@ -171,19 +143,7 @@ func postRecords(t *testing.T, base, token string, recs []e2eRecord) {
 }
 
 func desktopE2E(t *testing.T, bin string) {
-	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
-		t.Fatal("no session bus: the inner test must run inside dbus-run-session")
-	}
-	display := startXvfb(t)
-	conn, err := dbus.ConnectSessionBus()
-	if err != nil {
-		t.Fatalf("connect to the session bus: %v", err)
-	}
-	defer conn.Close()
-	watcher, err := startSNIWatcher(conn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	display, conn, watcher := desktopSession(t)
 	tipSignals := make(chan *dbus.Signal, 64)
 	conn.Signal(tipSignals)
 	if err := conn.AddMatchSignal(dbus.WithMatchInterface("org.kde.StatusNotifierItem"), dbus.WithMatchMember("NewToolTip")); err != nil {

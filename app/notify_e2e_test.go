@@ -2,7 +2,6 @@ package app
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"image"
 	_ "image/png"
@@ -109,48 +108,13 @@ func trayState(conn *dbus.Conn, it sniItem, states map[string][]byte) (string, e
 // notification each, the tray icon turns amber then red (read back over D-Bus), and a restart in the
 // same period notifies nothing again.
 func TestNotificationsE2E(t *testing.T) {
-	if os.Getenv("TOKENSTATS_E2E_INNER") == "notify" {
-		notifyE2E(t, os.Getenv("TOKENSTATS_E2E_BIN"))
-		return
-	}
-	for _, tool := range []string{"Xvfb", "dbus-run-session"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			msg := tool + " not found (Debian: xvfb, dbus); skipping the notification end-to-end test"
-			if os.Getenv("CI") == "true" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
-	}
-	bin := filepath.Join(t.TempDir(), "tokenstats")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/tokenstats/tokenstats").CombinedOutput(); err != nil {
-		t.Fatalf("build the binary: %v\n%s", err, out)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "dbus-run-session", "--", os.Args[0], "-test.run", "^TestNotificationsE2E$", "-test.v")
-	cmd.Env = append(os.Environ(), "TOKENSTATS_E2E_INNER=notify", "TOKENSTATS_E2E_BIN="+bin)
-	out, err := cmd.CombinedOutput()
-	t.Logf("inside dbus-run-session:\n%s", out)
-	if err != nil || !bytes.Contains(out, []byte("--- PASS: TestNotificationsE2E")) {
-		t.Fatalf("notification end-to-end test failed: %v", err)
+	if bin, inner := inDBusSession(t, "xvfb, dbus"); inner {
+		notifyE2E(t, bin)
 	}
 }
 
 func notifyE2E(t *testing.T, bin string) {
-	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
-		t.Fatal("no session bus: the inner test must run inside dbus-run-session")
-	}
-	display := startXvfb(t)
-	conn, err := dbus.ConnectSessionBus()
-	if err != nil {
-		t.Fatalf("connect to the session bus: %v", err)
-	}
-	defer conn.Close()
-	watcher, err := startSNIWatcher(conn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	display, conn, watcher := desktopSession(t)
 	stub, err := startNotificationStub(conn)
 	if err != nil {
 		t.Fatal(err)

@@ -153,18 +153,28 @@ func (s *Server) limit(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// addLimit is POST /stats/limits; it answers the stored limit with its id (201).
-func (s *Server) addLimit(w http.ResponseWriter, r *http.Request) {
+// readLimit reads the body of POST and PUT; on a bad one it answers 400.
+func readLimit(w http.ResponseWriter, r *http.Request) (stats.Limit, bool) {
 	var b limitBody
 	if !readJSON(w, r, &b) {
-		return
+		return stats.Limit{}, false
 	}
 	l, err := b.toLimit()
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
+		return stats.Limit{}, false
+	}
+	return l, true
+}
+
+// addLimit is POST /stats/limits; it answers the stored limit with its id (201).
+func (s *Server) addLimit(w http.ResponseWriter, r *http.Request) {
+	l, ok := readLimit(w, r)
+	if !ok {
 		return
 	}
-	if l, err = s.cfg.Store.AddLimit(r.Context(), l); s.changeFailed(w, err) {
+	l, err := s.cfg.Store.AddLimit(r.Context(), l)
+	if s.changeFailed(w, err) {
 		return
 	}
 	if st, ok := s.limitStatus(w, r, l.ID); ok {
@@ -178,17 +188,13 @@ func (s *Server) updateLimit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var b limitBody
-	if !readJSON(w, r, &b) {
-		return
-	}
-	l, err := b.toLimit()
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	l, ok := readLimit(w, r)
+	if !ok {
 		return
 	}
 	l.ID = id
-	if _, err = s.cfg.Store.UpdateLimit(r.Context(), l); errors.Is(err, stats.ErrNoLimit) {
+	_, err := s.cfg.Store.UpdateLimit(r.Context(), l)
+	if errors.Is(err, stats.ErrNoLimit) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no limit has id %d", id))
 		return
 	}

@@ -3,8 +3,6 @@ package stats_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -41,7 +39,7 @@ func BenchmarkReprice(b *testing.B) {
 				b.Fatal(err)
 			}
 			path := filepath.Join(b.TempDir(), "reprice.db")
-			if err := copyFile(cached, path); err != nil {
+			if err := statstest.CopyFile(cached, path); err != nil {
 				b.Fatal(err)
 			}
 			st, _, err := stats.Open(path, stats.Options{Location: time.UTC, Pricer: benchPricer(1)})
@@ -109,21 +107,4 @@ func waitRepriced(b *testing.B, st *stats.Store) {
 	for st.Repricing().Running() {
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-func copyFile(from, to string) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
