@@ -179,14 +179,7 @@ func desktopE2E(t *testing.T, bin string) {
 	}()
 
 	// The listener's real address, written to the data folder.
-	var base string
-	if err := waitFor(30*time.Second, func() error {
-		b, err := os.ReadFile(filepath.Join(data, "listen-url"))
-		base = strings.TrimSpace(string(b))
-		return err
-	}); err != nil {
-		t.Fatalf("listen-url never appeared: %v", err)
-	}
+	base := waitListenURL(t, data)
 	if fi, err := os.Stat(filepath.Join(data, "listen-url")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("listen-url mode: %v %v, want 0600", fi.Mode(), err)
 	}

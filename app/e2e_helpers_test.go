@@ -76,6 +76,20 @@ func desktopSession(t *testing.T) (display string, conn *dbus.Conn, watcher *sni
 	return display, conn, watcher
 }
 
+// waitListenURL waits for the app's real address in the data folder's listen-url.
+func waitListenURL(t *testing.T, data string) string {
+	t.Helper()
+	var base string
+	if err := waitFor(30*time.Second, func() error {
+		b, err := os.ReadFile(filepath.Join(data, "listen-url"))
+		base = strings.TrimSpace(string(b))
+		return err
+	}); err != nil {
+		t.Fatalf("listen-url never appeared: %v", err)
+	}
+	return base
+}
+
 // sniWatcher is a minimal org.kde.StatusNotifierWatcher, the part of a desktop panel that tray items
 // register with. It remembers each item's bus name and object path.
 type sniWatcher struct {

@@ -143,14 +143,7 @@ func notifyE2E(t *testing.T, bin string) {
 		}
 		exited = make(chan error, 1)
 		go func() { exited <- app.Wait() }()
-		var base string
-		if err := waitFor(30*time.Second, func() error {
-			b, err := os.ReadFile(filepath.Join(data, "listen-url"))
-			base = strings.TrimSpace(string(b))
-			return err
-		}); err != nil {
-			t.Fatalf("listen-url never appeared: %v", err)
-		}
+		base := waitListenURL(t, data)
 		select {
 		case it := <-watcher.added:
 			return base, it

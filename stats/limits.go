@@ -129,16 +129,21 @@ func (l Limit) Filter() Filter {
 	if !ok {
 		return Filter{}
 	}
+	return filterOn(d, l.Name)
+}
+
+// filterOn keeps the records whose name of dimension d is name.
+func filterOn(d Dimension, name string) Filter {
 	var f Filter
 	switch d {
 	case ByAccount:
-		f.Accounts = []string{l.Name}
+		f.Accounts = []string{name}
 	case ByModel:
-		f.Models = []string{l.Name}
+		f.Models = []string{name}
 	case BySource:
-		f.Sources = []string{l.Name}
+		f.Sources = []string{name}
 	case ByCredential:
-		f.Credentials = []string{l.Name}
+		f.Credentials = []string{name}
 	}
 	return f
 }

@@ -78,18 +78,7 @@ func checkRawMatchesRollups(t *testing.T, s *Store, end time.Time, what string) 
 		for _, r := range rows {
 			by.Add(r.Totals)
 			// The cube (a filtered query) must hold what the per-dimension rollups hold.
-			var f Filter
-			switch d {
-			case ByModel:
-				f.Models = []string{r.Name}
-			case ByAccount:
-				f.Accounts = []string{r.Name}
-			case BySource:
-				f.Sources = []string{r.Name}
-			case ByCredential:
-				f.Credentials = []string{r.Name}
-			}
-			fs, err := s.Summary(ctx, w, f)
+			fs, err := s.Summary(ctx, w, filterOn(d, r.Name))
 			if err != nil {
 				t.Fatal(err)
 			}
