@@ -39,8 +39,8 @@ const (
 	PeriodMonth = "month"
 )
 
-// DefaultThresholds are a limit's thresholds when none are given.
-var DefaultThresholds = []int{80, 100}
+// DefaultThresholds are a limit's thresholds when none are given: 80 % and 100 %.
+func DefaultThresholds() []int { return []int{80, 100} }
 
 // Bounds on what a limit may hold: far beyond any real budget, and far inside int64.
 const (
@@ -106,7 +106,7 @@ func (l *Limit) normalize(def *time.Location) error {
 		return bad("limit", fmt.Sprintf("must be a whole number from 1 to %d", max))
 	}
 	if len(l.Thresholds) == 0 {
-		l.Thresholds = slices.Clone(DefaultThresholds)
+		l.Thresholds = DefaultThresholds()
 	}
 	l.Thresholds = slices.Clone(l.Thresholds)
 	slices.Sort(l.Thresholds)

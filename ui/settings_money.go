@@ -268,7 +268,7 @@ func (d *Dashboard) showLimitDialog(old *stats.Limit, change func(func(context.C
 	amount, thresholds, webhook := widget.NewEntry(), widget.NewEntry(), widget.NewEntry()
 	webhook.SetPlaceHolder(lang.L("optional: https://… receives each alert as JSON"))
 	l := stats.Limit{Scope: stats.ScopeAll, Metric: stats.MetricTokens, Period: stats.PeriodDay, Zone: d.loc().String(),
-		Thresholds: stats.DefaultThresholds}
+		Thresholds: stats.DefaultThresholds()}
 	if old != nil {
 		l = *old
 	}
