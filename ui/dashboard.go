@@ -422,7 +422,9 @@ func (d *Dashboard) apply(s *snapshot) {
 	d.cards.set(s.summary)
 	d.models.setRows(s.models)
 	d.accounts.setRows(s.accounts)
-	d.limits.set(s.limits, s.reprice, s.at)
+	if d.limits.set(s.limits, s.reprice, s.at) {
+		d.win.Content().Refresh() // the section's height moves everything below it
+	}
 	if first := s.records == 0; first != d.onboard.obj.Visible() {
 		if first {
 			d.onboard.refresh()

@@ -133,12 +133,14 @@ func newLimitsPanel() *limitsPanel {
 	return p
 }
 
-// set shows the limits' statuses and the re-pricing progress. UI thread only.
-func (p *limitsPanel) set(sts []stats.LimitStatus, rp stats.Repricing, now time.Time) {
+// set shows the limits' statuses and the re-pricing progress, and reports whether the section's height
+// changed (it appeared or went, or has more or fewer rows). UI thread only.
+func (p *limitsPanel) set(sts []stats.LimitStatus, rp stats.Repricing, now time.Time) bool {
+	before, visible, lines := p.obj.MinSize().Height, p.obj.Visible(), p.reprice.Visible()
 	for len(p.meters) < len(sts) {
 		m := &limitMeter{name: widget.NewLabel(""), text: widget.NewLabel(""), bar: newMeterBar()}
 		m.name.Truncation = fyne.TextTruncateEllipsis
-		m.text.Importance = widget.LowImportance
+		m.name.TextStyle.Bold = true
 		m.obj = container.NewVBox(m.name, m.bar, m.text)
 		p.meters = append(p.meters, m)
 	}
@@ -173,6 +175,7 @@ func (p *limitsPanel) set(sts []stats.LimitStatus, rp stats.Repricing, now time.
 	} else {
 		p.obj.Hide()
 	}
+	return visible != p.obj.Visible() || lines != p.reprice.Visible() || before != p.obj.MinSize().Height
 }
 
 // meterBar is a horizontal bar filled to a fraction, in the theme's primary colour, amber (the theme's
@@ -187,7 +190,6 @@ type meterBar struct {
 
 func newMeterBar() *meterBar {
 	b := &meterBar{bg: canvas.NewRectangle(color.Transparent), fill: canvas.NewRectangle(color.Transparent)}
-	b.bg.CornerRadius, b.fill.CornerRadius = 3, 3
 	b.ExtendBaseWidget(b)
 	return b
 }
@@ -213,8 +215,14 @@ func (b *meterBar) CreateRenderer() fyne.WidgetRenderer { return &meterRenderer{
 type meterRenderer struct{ b *meterBar }
 
 func (r *meterRenderer) Layout(s fyne.Size) {
+	// Before the window is laid out a cell can be narrower than its padding: never a negative size, nor
+	// a radius above half a side (the software painter fails on either).
+	s = fyne.NewSize(max(0, s.Width), max(0, s.Height))
+	w := s.Width * float32(r.b.frac)
+	r.b.bg.CornerRadius = min(3, s.Width/2, s.Height/2)
+	r.b.fill.CornerRadius = min(3, w/2, s.Height/2)
 	r.b.bg.Resize(s)
-	r.b.fill.Resize(fyne.NewSize(s.Width*float32(r.b.frac), s.Height))
+	r.b.fill.Resize(fyne.NewSize(w, s.Height))
 }
 
 func (r *meterRenderer) MinSize() fyne.Size { return fyne.NewSize(120, 10) }

@@ -84,6 +84,13 @@ func TestLimitsSectionIsLive(t *testing.T) {
 	if !d.limits.obj.Visible() {
 		t.Fatal("the Limits section is hidden with three limits")
 	}
+	// It took its room below the cards: the layout moved what follows.
+	drv := fyne.CurrentApp().Driver()
+	cardsEnd := drv.AbsolutePositionForObject(d.cards.box).Y + d.cards.box.Size().Height
+	if got := d.limits.obj.Size(); got.Height < d.limits.obj.MinSize().Height || got.Width < 300 ||
+		drv.AbsolutePositionForObject(d.limits.obj).Y < cardsEnd {
+		t.Errorf("the Limits section is %v at %v, the cards end at %v", got, drv.AbsolutePositionForObject(d.limits.obj), cardsEnd)
+	}
 	// 500,000 × $2 + 100,000 × $8 per million = $1.80 of $2.
 	check(0, "a@example.com", "80 % · 600K of 750K tokens today · resets in 9 h", 1)
 	check(1, "All usage", "90 % · $1.80 of $2.00 this month · resets in 11 d 9 h", 1)
