@@ -114,6 +114,7 @@ func NewDashboard(a fyne.App, deps Deps) *Dashboard {
 	a.Settings().AddListener(func(fyne.Settings) { d.askChart() }) // light/dark switch
 	go d.worker()
 	go d.follow()
+	go d.tickLimits()
 	return d
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -105,9 +106,33 @@ func LimitNotification(st stats.LimitStatus, threshold int, now time.Time) (titl
 	return title, body
 }
 
+// limitsTick refreshes a window showing limits without new records, so "resets in" counts down and a
+// period that ends starts its meter again.
+const limitsTick = 30 * time.Second
+
+// tickLimits asks for a refresh every limitsTick while the window is visible and shows limits.
+func (d *Dashboard) tickLimits() {
+	t := time.NewTicker(limitsTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-t.C:
+		}
+		d.mu.Lock()
+		vis := d.visible
+		d.mu.Unlock()
+		if vis && d.limits.shown.Load() {
+			d.askLive()
+		}
+	}
+}
+
 // limitsPanel is the Limits section of the window: one meter per limit, live like the cards, and a
 // line while history is being re-priced. It is hidden when there is neither.
 type limitsPanel struct {
+	shown   atomic.Bool // the section is shown: for tickLimits, off the UI thread
 	obj     *fyne.Container
 	grid    *fyne.Container
 	reprice *widget.Label
@@ -175,6 +200,7 @@ func (p *limitsPanel) set(sts []stats.LimitStatus, rp stats.Repricing, now time.
 	} else {
 		p.obj.Hide()
 	}
+	p.shown.Store(p.obj.Visible())
 	return visible != p.obj.Visible() || lines != p.reprice.Visible() || before != p.obj.MinSize().Height
 }
 
