@@ -68,6 +68,11 @@ type Dashboard struct {
 	trend    *trendPanel
 	limits   *limitsPanel
 	onboard  *onboarding
+	// loadMoney fills the settings' prices and limits once the dialog is shown (settings_money.go).
+	loadMoney func()
+	// applying makes results apply one at a time: fyne.Do runs them in turn on the UI thread, but the
+	// test driver runs each on the goroutine that calls it.
+	applying sync.Mutex
 	tips     *tipLayer
 
 	ctx    context.Context
@@ -342,6 +347,8 @@ func (d *Dashboard) worker() {
 			lastChart = time.Now()
 		}
 		fyne.Do(func() {
+			d.applying.Lock()
+			defer d.applying.Unlock()
 			if snap != nil {
 				d.apply(snap)
 			}
@@ -373,7 +380,11 @@ func (d *Dashboard) background(work func(ctx context.Context) func()) {
 		defer d.done()
 		apply := work(d.ctx)
 		if apply != nil {
-			fyne.Do(apply)
+			fyne.Do(func() {
+				d.applying.Lock()
+				defer d.applying.Unlock()
+				apply()
+			})
 		}
 	}()
 }

@@ -232,6 +232,7 @@ func TestSettingsEditLimitsAndPrices(t *testing.T) {
 
 	// A price override for the unpriced model: $0.50 in, $1.25 out per million; history is re-priced.
 	test.Tap(button(t, findForm(t, settings).Items[1].Widget, "Add override…"))
+	d.waitIdle()
 	dlg = top(t, d)
 	entries = textBoxes(findForm(t, dlg))
 	entries[0].SetText("local-llama")
@@ -251,6 +252,7 @@ func TestSettingsEditLimitsAndPrices(t *testing.T) {
 	}
 	// A bad price is refused with a message, and nothing changes.
 	test.Tap(button(t, findForm(t, settings).Items[1].Widget, "Add override…"))
+	d.waitIdle()
 	dlg = top(t, d)
 	entries = textBoxes(findForm(t, dlg))
 	entries[0].SetText("fx-chat")

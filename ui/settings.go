@@ -137,4 +137,7 @@ func (d *Dashboard) showSettings() {
 	dlg := dialog.NewCustom(lang.L("Settings"), lang.L("Close"), container.NewVScroll(d.settingsForm()), d.win)
 	dlg.Resize(fyne.NewSize(560, 600))
 	dlg.Show()
+	if d.loadMoney != nil {
+		d.loadMoney()
+	}
 }

@@ -27,7 +27,7 @@ type PriceUpdate func(ctx context.Context, r io.Reader, name string) error
 
 // moneySettings adds the settings of prices and limits to the form: the price snapshot (its date and
 // licence, and updating it), per-model price overrides, and the limits. Overrides and limits are kept by
-// the store; changes are made off the UI thread.
+// the store; they are read and changed off the UI thread, first once the dialog is shown (loadMoney).
 func (d *Dashboard) moneySettings(form *widget.Form) {
 	st := d.deps.Store
 	prices := container.NewVBox()
@@ -67,10 +67,10 @@ func (d *Dashboard) moneySettings(form *widget.Form) {
 			}
 		})
 	}
-	refresh()
 	form.Append(lang.L("Prices"), prices)
 	form.Append(lang.L("Price overrides"), overrides)
 	form.Append(lang.L("Limits"), limits)
+	d.loadMoney = refresh
 }
 
 // snapshotInfo is the price snapshot's source and date, its licence, and the update buttons.
@@ -161,14 +161,6 @@ func parseUSD(field, s string, optional bool) (*float64, error) {
 // showOverrideDialog asks for a model's prices in USD per million tokens.
 func (d *Dashboard) showOverrideDialog(change func(func(context.Context) error)) {
 	model := widget.NewSelectEntry(nil)
-	d.background(func(ctx context.Context) func() {
-		names, err := d.deps.Store.Models(ctx)
-		return func() {
-			if err == nil {
-				model.SetOptions(names)
-			}
-		}
-	})
 	in, out, cr, cw := widget.NewEntry(), widget.NewEntry(), widget.NewEntry(), widget.NewEntry()
 	cr.SetPlaceHolder(lang.L("the input price"))
 	cw.SetPlaceHolder(lang.L("the input price"))
@@ -192,6 +184,15 @@ func (d *Dashboard) showOverrideDialog(change func(func(context.Context) error))
 	}, d.win)
 	dlg.Resize(fyne.NewSize(520, 0))
 	dlg.Show()
+	// The models seen, to pick from; read once the dialog is up.
+	d.background(func(ctx context.Context) func() {
+		names, err := d.deps.Store.Models(ctx)
+		return func() {
+			if err == nil {
+				model.SetOptions(names)
+			}
+		}
+	})
 }
 
 // overrideOf reads the override dialog's boxes.
