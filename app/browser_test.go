@@ -120,7 +120,7 @@ func (s *tabServer) api(method, path, body string) map[string]any {
 	}
 	defer resp.Body.Close()
 	var m map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode != 200 {
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode/100 != 2 {
 		s.t.Fatalf("%s %s: %d %v %v", method, path, resp.StatusCode, m, err)
 	}
 	return m
@@ -401,6 +401,53 @@ func TestBrowserTab(t *testing.T) {
 	}
 	if pal := eval[[]string](b, `TokenStatsFormat.palette`); strings.Join(pal, ",") != strings.Join(chart.Palette[:], ",") {
 		t.Errorf("palette %v", pal)
+	}
+
+	// Dollars are written as the desktop writes them.
+	amounts := []stats.Money{0, 1, 49_999, 50_000, 12_500_000, 500_000_000, 999_949_999, 999_960_000, 1_000_000_000,
+		3_404_999_999, 3_405_000_001, 1_234_567_890_000}
+	for i := int64(1); i < 400; i++ {
+		amounts = append(amounts, stats.Money(i*i*i*i*97+i))
+	}
+	var usd []string
+	for _, m := range amounts {
+		usd = append(usd, strings.TrimPrefix(m.String(), "$")) // exact decimals, as the API writes them
+	}
+	dollars, err := chromedp.Run(tab, chromedp.Evaluate[[]string](`[`+strings.Join(usd, ",")+`].map(TokenStatsFormat.money)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range amounts {
+		if dollars[i] != ui.Money(m) {
+			t.Errorf("%s: page writes %q, the desktop %q", m, dollars[i], ui.Money(m))
+		}
+	}
+
+	// Limits appear live, one meter each, coloured by state; names are text, never markup.
+	srv.api("POST", "/stats/limits", `{"scope": "model", "name": `+jsString(hostileName)+`, "metric": "tokens",
+		"period": "day", "limit": 1000}`)
+	srv.api("POST", "/stats/limits", `{"scope": "account", "name": "alice@example.com", "metric": "requests",
+		"period": "week", "limit": 20, "thresholds": [10, 100]}`)
+	if _, err := chromedp.Run(tab, chromedp.Poll[chromedp.Void](`document.querySelectorAll('#limit-meters .meter').length === 2`,
+		chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		t.Fatalf("the limits never showed: %v", err)
+	}
+	meters, err := chromedp.Run(tab, chromedp.Evaluate[[][3]string](`[...document.querySelectorAll('#limit-meters .meter')].map(m =>
+		[m.querySelector('.name').textContent, m.className, m.querySelector('.text').textContent])`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range srv.api("GET", "/stats/limits", "")["data"].([]any) {
+		lm := l.(map[string]any)
+		want := [2]string{lm["name"].(string), "meter state-" + lm["state"].(string)}
+		if i >= len(meters) || [2]string{meters[i][0], meters[i][1]} != want ||
+			!strings.HasPrefix(meters[i][2], fmt.Sprintf("%d %% · ", int(lm["percent"].(float64)))) {
+			t.Errorf("meter %d: page %q, API %v", i, meters, lm)
+		}
+	}
+	if len(meters) == 2 && (meters[0][1] != "meter state-reached" || meters[1][1] != "meter state-warning" ||
+		!strings.Contains(meters[1][2], " of 20 requests this week · resets in ")) {
+		t.Errorf("meters %q: want the hostile model's at 100 %% and alice's past 10 %%", meters)
 	}
 
 	// The hostile name is a table cell's text, and no element came from it.

@@ -79,6 +79,7 @@ Commands:
   import    add the records of an export or another tool's database (tokenstats import --help)
   backup    copy the database to a file, consistently, also while the app runs (backup FILE)
   restore   put a backup back while the app is not running (restore FILE)
+  prices    update the price table costs are estimated with (tokenstats prices update --help)
   version   print the version
   help      print this help
 

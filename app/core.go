@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tokenstats/tokenstats/localapi"
+	"github.com/tokenstats/tokenstats/pricing"
 	"github.com/tokenstats/tokenstats/stats"
 )
 
@@ -26,6 +27,7 @@ type Core struct {
 	URL string
 
 	lock     io.Closer
+	prices   *priceBook
 	listener net.Listener
 	server   *http.Server
 	served   chan struct{} // closed when Serve returns; serveErr is then set
@@ -53,11 +55,19 @@ func startCore(cfg Config, getenv func(string) string, log *slog.Logger) (*Core,
 	if err != nil {
 		return fail(err)
 	}
-	store, rec, err := openStore(cfg, log)
+	snap, why, err := loadSnapshot(cfg.DataDir)
+	if err != nil {
+		return fail(err)
+	}
+	if why != "" {
+		log.Warn(why)
+	}
+	store, rec, err := openStore(cfg, log, pricing.Builder(snap))
 	if err != nil {
 		return fail(fmt.Errorf("open database: %w", err))
 	}
 	c.Store = store
+	c.prices = &priceBook{dataDir: cfg.DataDir, store: store, log: log}
 	if rec.CorruptFile != "" {
 		log.Warn("the database file was corrupt; it was kept aside and a new one started",
 			"kept", rec.CorruptFile, "cause", rec.Cause)
@@ -69,6 +79,7 @@ func startCore(cfg Config, getenv func(string) string, log *slog.Logger) (*Core,
 	}
 	c.API = localapi.New(localapi.Config{Store: store, Token: token, Version: Version(),
 		AllowedHosts: extraHosts(cfg.Listen), Logger: log, Upstreams: cfg.UpstreamTable(), LookupEmail: cfg.LookupEmail,
+		ReloadPrices: c.prices.reload,
 		// The browser tab speaks the language chosen in the settings ("" follows the browser).
 		Language: func() string { s, _ := loadSettings(cfg.DataDir); return s.Language }})
 	c.listener, err = net.Listen("tcp", cfg.Listen)
@@ -95,13 +106,14 @@ func startCore(cfg Config, getenv func(string) string, log *slog.Logger) (*Core,
 }
 
 // openStore opens the data folder's store as the app runs it; the export and import commands open it
-// the same way when no instance holds the folder. The caller holds the data folder's lock.
-func openStore(cfg Config, log *slog.Logger) (*stats.Store, stats.Recovered, error) {
+// the same way when no instance holds the folder. The caller holds the data folder's lock. prices builds the store's pricer (nil: the store prices nothing and leaves stored costs alone).
+func openStore(cfg Config, log *slog.Logger, prices stats.PriceBuilder) (*stats.Store, stats.Recovered, error) {
 	loc, err := cfg.Location()
 	if err != nil {
 		return nil, stats.Recovered{}, err
 	}
-	return stats.Open(cfg.DBPath(), stats.Options{Location: loc, RetentionDays: cfg.RetentionDays, Logger: log})
+	return stats.Open(cfg.DBPath(), stats.Options{Location: loc, RetentionDays: cfg.RetentionDays, Logger: log,
+		Prices: prices})
 }
 
 // startBackups starts the daily backups (docs/retention.md).

@@ -52,6 +52,7 @@ func runDesktop(cfg Config, getenv func(string) string, stdout, stderr io.Writer
 	hasTrayHost := watchTrayHost(ctx)
 	settings := newSettingsBackend(cfg, getenv, core.API.SetToken)
 	settings.setUpstreams, settings.setLookup = core.API.SetUpstreams, core.API.SetLookupEmail
+	settings.updatePrices = core.updatePrices
 
 	var dash *ui.Dashboard
 	var restart atomic.Bool
@@ -91,15 +92,26 @@ func runDesktop(cfg Config, getenv func(string) string, stdout, stderr io.Writer
 	})
 
 	var code atomic.Int32
+	alerts := newAlerter(core.Store, func(title, body string) {
+		a.SendNotification(fyne.NewNotification(title, body))
+	}, log)
+	setTrayIcon := trayIconSetter(a)
 	a.Lifecycle().SetOnStarted(func() {
-		if trayOn {
-			go watchLiveTotals(ctx, core.Store, time.Now, func(t liveTotals) {
-				text := tooltipText(t)
-				// systray's tooltip is safe from any goroutine on Linux; on macOS it touches AppKit,
-				// so set it on the main thread everywhere.
-				fyne.Do(func() { systray.SetTooltip(text) })
-			}, func(err error) { log.Warn("tray totals", "err", err) })
-		}
+		// One loop decides the alerts and then shows the tray, so a tray that shows a limit's state was
+		// drawn after its notification went out.
+		go watchLiveTotals(ctx, core.Store, time.Now, func(t liveTotals) {
+			alerts.check(ctx, t)
+			if !trayOn {
+				return
+			}
+			text, level := tooltipText(t), trayLevel(t.Limits)
+			// systray's tooltip is safe from any goroutine on Linux; on macOS it touches AppKit,
+			// so set it on the main thread everywhere.
+			fyne.Do(func() {
+				setTrayIcon(level)
+				systray.SetTooltip(text)
+			})
+		}, func(err error) { log.Warn("tray totals", "err", err) })
 		go func() {
 			select {
 			case <-ctx.Done():
@@ -117,6 +129,7 @@ func runDesktop(cfg Config, getenv func(string) string, stdout, stderr io.Writer
 	a.Run() // returns after Quit (tray menu, window close without a tray, SIGINT/SIGTERM)
 	cancel()
 	dash.Close()
+	alerts.wait()
 	if err := core.Close(); err != nil {
 		fmt.Fprintln(stderr, "tokenstats:", err)
 		code.Store(1)

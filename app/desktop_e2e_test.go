@@ -21,6 +21,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/tokenstats/tokenstats/pricing"
 	"github.com/tokenstats/tokenstats/stats"
 	"github.com/tokenstats/tokenstats/ui"
 )
@@ -32,36 +33,8 @@ import (
 // TOKENSTATS_SCREENSHOT=1 also saves the window's screenshot as docs/screenshots/dashboard.png
 // (another value: that file).
 func TestDesktopE2E(t *testing.T) {
-	if os.Getenv("TOKENSTATS_E2E_INNER") == "1" {
-		desktopE2E(t, os.Getenv("TOKENSTATS_E2E_BIN"))
-		return
-	}
-	for _, tool := range []string{"Xvfb", "dbus-run-session", "import", "xwininfo"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			msg := tool + " not found (Debian: xvfb, dbus, imagemagick, x11-utils); skipping the desktop end-to-end test"
-			if os.Getenv("CI") == "true" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "tokenstats")
-	build := exec.Command("go", "build", "-o", bin, "github.com/tokenstats/tokenstats")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the binary: %v\n%s", err, out)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "dbus-run-session", "--", os.Args[0], "-test.run", "^TestDesktopE2E$", "-test.v")
-	cmd.Env = append(os.Environ(), "TOKENSTATS_E2E_INNER=1", "TOKENSTATS_E2E_BIN="+bin)
-	out, err := cmd.CombinedOutput()
-	t.Logf("inside dbus-run-session:\n%s", out)
-	if err != nil {
-		t.Fatalf("desktop end-to-end test failed: %v", err)
-	}
-	if !bytes.Contains(out, []byte("--- PASS: TestDesktopE2E")) {
-		t.Fatal("the inner test did not report a pass")
+	if bin, inner := inDBusSession(t, "xvfb, dbus, imagemagick, x11-utils", "import", "xwininfo"); inner {
+		desktopE2E(t, bin)
 	}
 }
 
@@ -171,19 +144,7 @@ func postRecords(t *testing.T, base, token string, recs []e2eRecord) {
 }
 
 func desktopE2E(t *testing.T, bin string) {
-	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
-		t.Fatal("no session bus: the inner test must run inside dbus-run-session")
-	}
-	display := startXvfb(t)
-	conn, err := dbus.ConnectSessionBus()
-	if err != nil {
-		t.Fatalf("connect to the session bus: %v", err)
-	}
-	defer conn.Close()
-	watcher, err := startSNIWatcher(conn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	display, conn, watcher := desktopSession(t)
 	tipSignals := make(chan *dbus.Signal, 64)
 	conn.Signal(tipSignals)
 	if err := conn.AddMatchSignal(dbus.WithMatchInterface("org.kde.StatusNotifierItem"), dbus.WithMatchMember("NewToolTip")); err != nil {
@@ -219,14 +180,7 @@ func desktopE2E(t *testing.T, bin string) {
 	}()
 
 	// The listener's real address, written to the data folder.
-	var base string
-	if err := waitFor(30*time.Second, func() error {
-		b, err := os.ReadFile(filepath.Join(data, "listen-url"))
-		base = strings.TrimSpace(string(b))
-		return err
-	}); err != nil {
-		t.Fatalf("listen-url never appeared: %v", err)
-	}
+	base := waitListenURL(t, data)
 	if fi, err := os.Stat(filepath.Join(data, "listen-url")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("listen-url mode: %v %v, want 0600", fi.Mode(), err)
 	}
@@ -263,12 +217,34 @@ func desktopE2E(t *testing.T, bin string) {
 		}
 	}
 
+	// Today's cost at the built-in prices, summed here record by record.
+	emb, err := pricing.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := pricing.NewTable(emb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pricer := pricing.NewPricer(table)
+	var today stats.Totals
+	addToday := func(rs ...e2eRecord) {
+		for _, r := range rs {
+			rec := stats.Record{Model: r.Model, InputTokens: r.Input, OutputTokens: r.Output, CachedTokens: r.Cached}
+			t := stats.Totals{Requests: 1, Unpriced: 1}
+			if cost, ok := pricer.Price(&rec); ok {
+				t.Cost, t.Unpriced = cost, 0
+			}
+			today.Add(t)
+		}
+	}
 	want := func(tokens, requests, lastHour int64) string {
 		reqs := fmt.Sprintf("%s requests", ui.Exact(requests))
 		if requests == 1 {
 			reqs = "1 request"
 		}
-		return fmt.Sprintf("Token Stats — today %s tokens · %s · last hour %s tokens", ui.Short(tokens), reqs, ui.Short(lastHour))
+		return fmt.Sprintf("Token Stats — today %s tokens (%s) · %s · last hour %s tokens",
+			ui.Short(tokens), costText(today), reqs, ui.Short(lastHour))
 	}
 	var tip sniToolTip
 	if err := waitFor(10*time.Second, func() error {
@@ -296,6 +272,7 @@ func desktopE2E(t *testing.T, bin string) {
 		sum += r.Input + r.Output
 	}
 	postRecords(t, base, token, recs)
+	addToday(recs...)
 	posted := time.Now()
 	wantTip := want(sum, int64(len(recs)), sum)
 	if err := waitFor(time.Second, func() error {
@@ -380,6 +357,12 @@ func desktopE2E(t *testing.T, bin string) {
 	// Today (since local midnight; the app and this test share the zone) and the last hour, summed here.
 	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.Local).Unix()
 	var todayTokens, todayReqs, hourTokens int64
+	addToday(more...)
+	for _, r := range sample {
+		if r.Timestamp >= midnight {
+			addToday(r)
+		}
+	}
 	for _, r := range append(append(append([]e2eRecord{}, recs...), more...), sample...) {
 		if r.Timestamp == 0 || r.Timestamp >= midnight {
 			todayTokens += r.Input + r.Output

@@ -1,18 +1,94 @@
 package app
 
 import (
+	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/godbus/dbus/v5"
 	"github.com/godbus/dbus/v5/prop"
 )
+
+// inDBusSession runs the calling test again inside dbus-run-session (a private session bus) with a
+// freshly built binary, and fails unless it passes there. In that inner run it answers the binary and
+// true: the caller then does the test. Xvfb, dbus-run-session and tools must be on the PATH (pkgs names
+// their Debian packages); without them the test is skipped, or fails with CI=true.
+func inDBusSession(t *testing.T, pkgs string, tools ...string) (bin string, inner bool) {
+	t.Helper()
+	if os.Getenv("TOKENSTATS_E2E_INNER") == t.Name() {
+		if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
+			t.Fatal("no session bus: the inner test must run inside dbus-run-session")
+		}
+		return os.Getenv("TOKENSTATS_E2E_BIN"), true
+	}
+	for _, tool := range append([]string{"Xvfb", "dbus-run-session"}, tools...) {
+		if _, err := exec.LookPath(tool); err != nil {
+			msg := fmt.Sprintf("%s not found (Debian: %s); skipping %s", tool, pkgs, t.Name())
+			if os.Getenv("CI") == "true" {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
+		}
+	}
+	bin = filepath.Join(t.TempDir(), "tokenstats")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/tokenstats/tokenstats").CombinedOutput(); err != nil {
+		t.Fatalf("build the binary: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "dbus-run-session", "--", os.Args[0], "-test.run", "^"+t.Name()+"$", "-test.v")
+	cmd.Env = append(os.Environ(), "TOKENSTATS_E2E_INNER="+t.Name(), "TOKENSTATS_E2E_BIN="+bin)
+	out, err := cmd.CombinedOutput()
+	t.Logf("inside dbus-run-session:\n%s", out)
+	if err != nil {
+		t.Fatalf("%s failed inside dbus-run-session: %v", t.Name(), err)
+	}
+	if !bytes.Contains(out, []byte("--- PASS: "+t.Name())) {
+		t.Fatal("the inner test did not report a pass")
+	}
+	return "", false
+}
+
+// desktopSession starts Xvfb and joins the session bus as the panel: a StatusNotifierWatcher that tray
+// items register with. The connection closes when the test ends.
+func desktopSession(t *testing.T) (display string, conn *dbus.Conn, watcher *sniWatcher) {
+	t.Helper()
+	display = startXvfb(t)
+	conn, err := dbus.ConnectSessionBus()
+	if err != nil {
+		t.Fatalf("connect to the session bus: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if watcher, err = startSNIWatcher(conn); err != nil {
+		t.Fatal(err)
+	}
+	return display, conn, watcher
+}
+
+// waitListenURL waits for the app's real address in the data folder's listen-url.
+func waitListenURL(t *testing.T, data string) string {
+	t.Helper()
+	var base string
+	if err := waitFor(30*time.Second, func() error {
+		b, err := os.ReadFile(filepath.Join(data, "listen-url"))
+		base = strings.TrimSpace(string(b))
+		return err
+	}); err != nil {
+		t.Fatalf("listen-url never appeared: %v", err)
+	}
+	return base
+}
 
 // sniWatcher is a minimal org.kde.StatusNotifierWatcher, the part of a desktop panel that tray items
 // register with. It remembers each item's bus name and object path.

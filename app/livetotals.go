@@ -11,9 +11,12 @@ import (
 	"github.com/tokenstats/tokenstats/ui"
 )
 
-// liveTotals are what the tray tooltip shows.
+// liveTotals are what the tray shows, and what the alerts are decided on: today, the last hour, and
+// every limit's current period, read at At.
 type liveTotals struct {
 	Today, LastHour stats.Totals
+	Limits          []stats.LimitStatus
+	At              time.Time
 }
 
 // todayWindow is today in the store's zone, from local midnight to the end of the day (records stamped
@@ -35,18 +38,59 @@ func queryLiveTotals(ctx context.Context, st *stats.Store, now time.Time) (liveT
 	if err != nil {
 		return liveTotals{}, fmt.Errorf("last hour's totals: %w", err)
 	}
-	return liveTotals{Today: today.Totals, LastHour: hour.Totals}, nil
+	limits, err := st.LimitStatuses(ctx, now)
+	if err != nil {
+		return liveTotals{}, fmt.Errorf("limits: %w", err)
+	}
+	return liveTotals{Today: today.Totals, LastHour: hour.Totals, Limits: limits, At: now}, nil
 }
 
-// tooltipText is the tray tooltip, e.g. "Token Stats — today 1.2M tokens · 1,345 requests · last hour 56K
-// tokens".
+// tooltipText is the tray tooltip, e.g. "Token Stats — today 1.2M tokens ($3.40) · 1,345 requests · last
+// hour 56K tokens", followed by the limit closest to its end: "· work key: 82 % of $20 today, resets in 5 h".
 func tooltipText(t liveTotals) string {
-	return lang.L("Token Stats — today {{.Today}} tokens · {{.Requests}} · last hour {{.LastHour}} tokens",
+	s := lang.L("Token Stats — today {{.Today}} tokens ({{.Cost}}) · {{.Requests}} · last hour {{.LastHour}} tokens",
 		map[string]any{
 			"Today":    ui.Short(t.Today.TotalTokens()),
+			"Cost":     costText(t.Today),
 			"Requests": requestsText(t.Today.Requests),
 			"LastHour": ui.Short(t.LastHour.TotalTokens()),
 		})
+	if c, ok := closestLimit(t.Limits); ok {
+		s += " · " + ui.LimitSummary(c, t.At)
+	}
+	return s
+}
+
+// costText is the estimate of some totals, never a silent $0: "$3.40", "$3.40 + 5 unpriced",
+// "unpriced" when no request has a price.
+func costText(t stats.Totals) string {
+	switch {
+	case t.Unpriced == 0:
+		return ui.Money(t.Cost)
+	case t.Unpriced == t.Requests:
+		return lang.L("unpriced")
+	}
+	return lang.L("{{.Cost}} + {{.Count}} unpriced", map[string]any{"Cost": ui.Money(t.Cost), "Count": ui.Short(t.Unpriced)})
+}
+
+// closestLimit is the limit nearest its end (the highest percent; the first of equals).
+func closestLimit(sts []stats.LimitStatus) (stats.LimitStatus, bool) {
+	var best stats.LimitStatus
+	for i, st := range sts {
+		if i == 0 || st.Percent() > best.Percent() {
+			best = st
+		}
+	}
+	return best, len(sts) > 0
+}
+
+// trayLevel is the tray icon's state: 0 normal, 1 a limit past its first threshold, 2 a limit at 100 %.
+func trayLevel(sts []stats.LimitStatus) int {
+	level := 0
+	for _, st := range sts {
+		level = max(level, st.Level())
+	}
+	return level
 }
 
 // requestsText is "1 request" or "12,345 requests": request counts are exact everywhere.

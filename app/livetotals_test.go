@@ -44,7 +44,7 @@ func TestTodayWindowStartsAtLocalMidnight(t *testing.T) {
 	if got.LastHour.TotalTokens() != 1165 {
 		t.Errorf("last hour = %d tokens, want 1165 (all three are within an hour of 00:30)", got.LastHour.TotalTokens())
 	}
-	if s := tooltipText(got); s != "Token Stats — today 165 tokens · 2 requests · last hour 1.2K tokens" {
+	if s := tooltipText(got); s != "Token Stats — today 165 tokens (unpriced) · 2 requests · last hour 1.2K tokens" {
 		t.Errorf("tooltip %q", s)
 	}
 	got.Today.Requests = 1

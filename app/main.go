@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	// Before Fyne's lang package reads the locale: see the package comment.
 	_ "github.com/tokenstats/tokenstats/app/internal/localeenv"
@@ -63,6 +64,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return runBackup(cfg, cfg.Args, stdout, stderr)
 	case "restore":
 		return runRestore(cfg, cfg.Args, stdout, stderr)
+	case "prices":
+		return runPrices(cfg, cfg.Args, getenv, stdout, stderr)
 	case "token":
 		t, err := loadToken(cfg.DataDir, getenv)
 		if err != nil {
@@ -100,6 +103,14 @@ func runHeadless(cfg Config, getenv func(string) string, stdout, stderr io.Write
 		return 1
 	}
 	announce(stdout, core)
+	// Limits alert by their webhooks (and in the log) headless too.
+	alerts := newAlerter(core.Store, nil, log)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		watchLiveTotals(ctx, core.Store, time.Now, func(t liveTotals) { alerts.check(ctx, t) },
+			func(err error) { log.Warn("limits", "err", err) })
+	}()
 	code := 0
 	select {
 	case <-ctx.Done():
@@ -107,6 +118,9 @@ func runHeadless(cfg Config, getenv func(string) string, stdout, stderr io.Write
 		fmt.Fprintln(stderr, "tokenstats: listener stopped:", err)
 		code = 1
 	}
+	stop()
+	<-watched
+	alerts.wait()
 	if err := core.Close(); err != nil {
 		fmt.Fprintln(stderr, "tokenstats:", err)
 		code = 1

@@ -77,7 +77,10 @@ func TestRecordCommand(t *testing.T) {
 	}
 	s := totals(t, core)
 	want := stats.Totals{Requests: 3, InputTokens: 1200 + 105 + 7, OutputTokens: 300 + 40 + 3, CachedTokens: 1000 + 80,
-		ReasoningTokens: 100 + 1, CacheCreationTokens: 5, Unpriced: 3}
+		ReasoningTokens: 100 + 1, CacheCreationTokens: 5,
+		// gpt-4o at the built-in prices, 200 × $2.50 + 1,000 × $1.25 + 300 × $10 per million; "claude" and
+		// "gemini" name no model with a price.
+		Cost: 4_750_000, Unpriced: 2}
 	if s.Totals != want {
 		t.Errorf("stored %+v\nwant   %+v", s.Totals, want)
 	}

@@ -119,6 +119,8 @@ type settingsBackend struct {
 	// The running pass-through, changed at once by the settings window (nil: saved only).
 	setUpstreams func([]passthrough.Upstream) error
 	setLookup    func(bool)
+	// updatePrices replaces the price snapshot (prices.go); nil hides the prices in the settings.
+	updatePrices ui.PriceUpdate
 }
 
 func newSettingsBackend(cfg Config, getenv func(string) string, setToken func(string)) *settingsBackend {
@@ -259,5 +261,6 @@ func (b *settingsBackend) forUI() ui.Settings {
 		LookupEmail: b.LookupEmail, SetLookupEmail: b.SetLookupEmail,
 		RetentionDays: b.RetentionDays, SetRetentionDays: b.SetRetentionDays,
 		Backups: b.Backups, SetBackups: b.SetBackups,
+		UpdatePrices: b.updatePrices,
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tokenstats/tokenstats/pricing"
 	"github.com/tokenstats/tokenstats/stats"
 	"github.com/tokenstats/tokenstats/usage/transfer"
 )
@@ -273,7 +274,15 @@ func withData(cfg Config, getenv func(string) string, stderr io.Writer, create b
 	if errors.Is(statErr, fs.ErrNotExist) {
 		fmt.Fprintf(stderr, "tokenstats: %s holds no database yet; starting one\n", cfg.DataDir)
 	}
-	st, rec, err := openStore(withSavedSettings(cfg, stderr), newLogger(stderr))
+	// Priced as the app prices them, so an import into a folder no instance holds gets the same costs.
+	snap, why, err := loadSnapshot(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if why != "" {
+		fmt.Fprintln(stderr, "tokenstats:", why)
+	}
+	st, rec, err := openStore(withSavedSettings(cfg, stderr), newLogger(stderr), pricing.Builder(snap))
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}

@@ -54,3 +54,21 @@ func setupTray(a fyne.App, act trayActions) bool {
 	desk.SetSystemTrayMenu(menu)
 	return true
 }
+
+// trayIcons are the tray icon of each state (trayLevel): normal, a limit past its first threshold, a
+// limit at 100 %.
+var trayIcons = [...]fyne.Resource{icons.Tray, icons.TrayWarn, icons.TrayAlert}
+
+// trayIconSetter returns the function that shows a state in the tray icon, changing the icon only when
+// the state changes. UI thread only.
+func trayIconSetter(a fyne.App) func(level int) {
+	desk, ok := a.(desktop.App)
+	shown := 0
+	return func(level int) {
+		if !ok || level == shown || level < 0 || level >= len(trayIcons) {
+			return
+		}
+		shown = level
+		desk.SetSystemTrayIcon(trayIcons[level])
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/tokenstats/tokenstats/stats"
@@ -78,7 +77,7 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	family("tokenstats_cost_usd_total", "counter", "Estimated cost in US dollars of the priced requests "+
 		"(tokenstats_unpriced_requests_total are not in it).")
 	for i := range cs {
-		fmt.Fprintf(&b, "tokenstats_cost_usd_total{%s} %s\n", labels(&cs[i]), usd(cs[i].Cost))
+		fmt.Fprintf(&b, "tokenstats_cost_usd_total{%s} %s\n", labels(&cs[i]), appendUSD(nil, cs[i].Cost))
 	}
 	family("tokenstats_unpriced_requests_total", "counter", "Requests whose model had no price.")
 	for i := range cs {
@@ -110,18 +109,4 @@ func labelValue(v string) string {
 		return v
 	}
 	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(v)
-}
-
-// usd writes nano-dollars as an exact decimal number of dollars.
-func usd(m stats.Money) string {
-	n := int64(m)
-	sign := ""
-	if n < 0 {
-		sign, n = "-", -n
-	}
-	frac := strings.TrimRight(fmt.Sprintf("%09d", n%1_000_000_000), "0")
-	if frac == "" {
-		return sign + strconv.FormatInt(n/1_000_000_000, 10)
-	}
-	return sign + strconv.FormatInt(n/1_000_000_000, 10) + "." + frac
 }

@@ -11,8 +11,10 @@ var allRoutes = []struct{ method, path string }{
 	{"GET", "/stats/trend/model"}, {"GET", "/stats/trend/account"}, {"DELETE", "/stats/clear"},
 	{"GET", "/stats/db-info"}, {"GET", "/healthz"},
 	{"POST", "/v1/logs"}, {"POST", "/v1/metrics"}, {"POST", "/v1/traces"}, {"POST", "/ingest/litellm"},
-	{"GET", "/stats/export"}, {"POST", "/stats/import"},
-	{"GET", "/stats/db-info"}, {"GET", "/healthz"}, {"GET", "/stats/sources"},
+	{"GET", "/stats/export"}, {"POST", "/stats/import"}, {"GET", "/stats/sources"}, {"GET", "/metrics"},
+	{"GET", "/stats/by-source"}, {"GET", "/stats/by-credential"}, {"GET", "/stats/trend/source"},
+	{"GET", "/stats/prices"}, {"PUT", "/stats/prices/gpt-4o"},
+	{"GET", "/stats/limits"}, {"POST", "/stats/limits"}, {"DELETE", "/stats/limits/1"}, {"POST", "/app/reload-prices"},
 }
 
 // TestSecurityEveryRoute: on every route a foreign Host is refused even with the right token, the token

@@ -47,6 +47,9 @@ type Config struct {
 	ProxyTransport http.RoundTripper
 	LookupEmail    bool
 	UserInfoURL    string
+	// ReloadPrices is called by POST /app/reload-prices, after `tokenstats prices update` stored a newer
+	// price file in the data folder; nil answers 404.
+	ReloadPrices func(ctx context.Context) error
 }
 
 // Server serves the local API. It is an http.Handler.
@@ -98,6 +101,7 @@ func (s *Server) routes() {
 	s.handle("/stats/db-info", http.MethodGet, s.dbInfo)
 	s.handle("/app/show", http.MethodPost, s.showWindow)
 	s.transferRoutes()
+	s.moneyRoutes()
 	s.webRoutes()
 	s.telemetryRoutes()
 	s.sourceRoutes()

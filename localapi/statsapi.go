@@ -1,7 +1,6 @@
 package localapi
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -23,74 +22,64 @@ type totalsJSON struct {
 	Cached        int64 `json:"total_cached_tokens"`
 	Reasoning     int64 `json:"total_reasoning_tokens"`
 	CacheCreation int64 `json:"total_cache_creation_tokens"`
-	// Money (issue 12's names): the estimate of the priced requests, null when none is priced; the
-	// requests without a price; what the reporting tools said themselves, over agent_requests.
-	Cost          *json.Number `json:"estimated_cost_usd"`
-	Unpriced      int64        `json:"unpriced_requests"`
-	AgentCost     json.Number  `json:"agent_cost_usd"`
-	AgentRequests int64        `json:"agent_requests"`
 }
 
 func toTotalsJSON(t stats.Totals) totalsJSON {
-	j := totalsJSON{Input: t.InputTokens, Output: t.OutputTokens, Total: t.TotalTokens(), Cached: t.CachedTokens,
-		Reasoning: t.ReasoningTokens, CacheCreation: t.CacheCreationTokens, Unpriced: t.Unpriced,
-		AgentCost: usdNumber(t.AgentCost), AgentRequests: t.AgentRequests}
-	if t.Requests == 0 || t.Unpriced < t.Requests {
-		c := usdNumber(t.Cost)
-		j.Cost = &c
-	}
-	return j
+	return totalsJSON{Input: t.InputTokens, Output: t.OutputTokens, Total: t.TotalTokens(), Cached: t.CachedTokens,
+		Reasoning: t.ReasoningTokens, CacheCreation: t.CacheCreationTokens}
 }
-
-// usdNumber is an amount as a JSON number of dollars, exact to the nano-dollar.
-func usdNumber(m stats.Money) json.Number { return json.Number(appendUSD(nil, m)) }
 
 type summaryJSON struct {
 	totalsJSON
 	Requests int64 `json:"total_requests"`
 	Accounts int   `json:"unique_accounts"`
 	Models   int   `json:"unique_models"`
+	moneyJSON
 	// CacheSavings is what cached tokens saved against the input price; absent when the app cannot say.
-	CacheSavings *json.Number `json:"cache_savings_usd,omitempty"`
+	CacheSavings *usd `json:"cache_savings_usd,omitempty"`
 }
 
 type modelRowJSON struct {
 	Model string `json:"model"`
 	totalsJSON
 	Requests int64 `json:"request_count"`
+	moneyJSON
 }
 
 type accountRowJSON struct {
 	Account string `json:"account_email"`
 	totalsJSON
 	Requests int64 `json:"request_count"`
+	moneyJSON
 }
 
 type sourceRowJSON struct {
 	Source string `json:"source"`
 	totalsJSON
 	Requests int64 `json:"request_count"`
+	moneyJSON
 }
 
 type credentialRowJSON struct {
 	Credential string `json:"credential"`
 	totalsJSON
 	Requests int64 `json:"request_count"`
+	moneyJSON
 }
 
 // rowJSON is a breakdown row in its dimension's shape: the origin design's for models and accounts, the
 // same with "source" or "credential" for the others.
 func rowJSON(d stats.Dimension, row stats.Row) any {
-	t := toTotalsJSON(row.Totals)
+	t, m := toTotalsJSON(row.Totals), toMoneyJSON(row.Totals)
 	switch d {
 	case stats.ByModel:
-		return modelRowJSON{row.Name, t, row.Requests}
+		return modelRowJSON{row.Name, t, row.Requests, m}
 	case stats.ByAccount:
-		return accountRowJSON{row.Name, t, row.Requests}
+		return accountRowJSON{row.Name, t, row.Requests, m}
 	case stats.BySource:
-		return sourceRowJSON{row.Name, t, row.Requests}
+		return sourceRowJSON{row.Name, t, row.Requests, m}
 	}
-	return credentialRowJSON{row.Name, t, row.Requests}
+	return credentialRowJSON{row.Name, t, row.Requests, m}
 }
 
 // filterParams are the query parameters that narrow every statistics route, each repeatable.
@@ -172,11 +161,11 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 		s.queryFailed(w, err)
 		return
 	}
-	out := summaryJSON{totalsJSON: toTotalsJSON(sum.Totals), Requests: sum.Requests, Accounts: sum.Accounts, Models: sum.Models}
+	out := summaryJSON{totalsJSON: toTotalsJSON(sum.Totals), Requests: sum.Requests, Accounts: sum.Accounts,
+		Models: sum.Models, moneyJSON: toMoneyJSON(sum.Totals)}
 	if s.cfg.CacheSavings != nil {
 		if saved, ok := s.cfg.CacheSavings(r.Context(), win, f); ok {
-			n := usdNumber(saved)
-			out.CacheSavings = &n
+			out.CacheSavings = usdOf(saved)
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"success": true, "hours": win.Hours(), "data": out})

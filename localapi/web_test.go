@@ -264,7 +264,8 @@ func TestCookieWritesNeedOwnPage(t *testing.T) {
 	}
 	// The cookie makes no other change, whatever the route or method.
 	for _, c := range []struct{ method, path string }{{"PUT", "/stats/clear"}, {"POST", "/stats/summary"},
-		{"DELETE", "/stats/db-info"}, {"PATCH", "/"}} {
+		{"DELETE", "/stats/db-info"}, {"PATCH", "/"}, {"POST", "/stats/limits"}, {"PUT", "/stats/prices/m"},
+		{"DELETE", "/stats/limits/1"}, {"POST", "/app/reload-prices"}} {
 		if resp, body := h.raw(c.method, c.path, "Cookie", cookie, PageHeader, "1", "Origin", own); resp.StatusCode != 401 && resp.StatusCode != 405 {
 			t.Errorf("%s %s with the cookie and page marks: %d %s", c.method, c.path, resp.StatusCode, body)
 		}

@@ -333,7 +333,7 @@ func TestSummaryMoney(t *testing.T) {
 	_, sum := h.do("GET", "/stats/summary?model=paid&model=free-model", "")
 	d := sum["data"].(map[string]any)
 	if d["estimated_cost_usd"] != 0.0015 || d["unpriced_requests"] != 1.0 || d["agent_cost_usd"] != 0.002 ||
-		d["agent_requests"] != 1.0 || d["cache_savings_usd"] != 0.00125 {
+		d["agent_cost_requests"] != 1.0 || d["cache_savings_usd"] != 0.00125 {
 		t.Errorf("summary money: %v", d)
 	}
 	if len(asked.Models) != 2 {

@@ -35,6 +35,10 @@ type inserter struct {
 	hidx    []int
 	sources map[int64]*sourceSeen // sources of the open transaction's records
 	state   map[string][]byte     // states the open transaction sets (nil value: delete)
+	// keyed holds the model name ids whose stored price key is the pricer's (reprice.go); newKeyed those
+	// the open transaction added, forgotten if it rolls back.
+	keyed    map[int64]bool
+	newKeyed []int64
 
 	insUsage, insSeen, upSource multiStmt
 	maxID                       *sql.Stmt
@@ -55,6 +59,7 @@ type sourceSeen struct {
 func (in *inserter) init(ctx context.Context, conn *sql.Conn) error {
 	in.ids, in.combos, in.byID, in.seq = map[nameKey]int64{}, map[combo]int64{}, map[int64]combo{}, map[int64]int64{}
 	in.txSeen, in.sources, in.state = map[int64]struct{}{}, map[int64]*sourceSeen{}, map[string][]byte{}
+	in.keyed = map[int64]bool{}
 	in.insUsage = multiStmt{head: `INSERT INTO usage(id, combo, input, output, cached, reasoning, cache_creation,
 		cost, agent_cost) VALUES `, group: "(?,?,?,?,?,?,?,?,?)", sep: ","}
 	in.insSeen = multiStmt{head: `INSERT OR IGNORE INTO request_ids(h) VALUES `, group: "(?)", sep: ",",
@@ -91,6 +96,9 @@ func (in *inserter) rollback() {
 		delete(in.byID, in.combos[c])
 		delete(in.combos, c)
 	}
+	for _, m := range in.newKeyed {
+		delete(in.keyed, m)
+	}
 	clear(in.seq)
 	in.reset()
 }
@@ -104,7 +112,7 @@ func (in *inserter) committed() {
 }
 
 func (in *inserter) reset() {
-	in.newIDs, in.newCombos = in.newIDs[:0], in.newCombos[:0]
+	in.newIDs, in.newCombos, in.newKeyed = in.newIDs[:0], in.newCombos[:0], in.newKeyed[:0]
 	in.records = 0
 	clear(in.rows)
 	in.rows, in.nrows = in.rows[:0], 0
@@ -154,6 +162,9 @@ func (w *writer) insertOne(ctx context.Context, r *Record) error {
 	}
 	cid, err := in.comboID(ctx, w.conn, c)
 	if err != nil {
+		return err
+	}
+	if err := w.keyModel(ctx, c.key(ByModel), r.Model); err != nil {
 		return err
 	}
 	var cost Money

@@ -13,8 +13,9 @@ import (
 // bruteForce is the obvious answer: the records kept in a slice, summed by walking all of them, with
 // the names as views show them (alias applied) and the cost the store's pricer gives.
 type bruteForce struct {
-	recs  []Record
-	alias map[string]string // shown name of a stored name, when it has an alias
+	recs   []Record
+	alias  map[string]string // shown name of a stored name, when it has an alias
+	pricer Pricer            // nil: testPricer
 	// at, when set, is the second a record counts at (retention moves records before the cutoff to the
 	// start of their day); nil: its own.
 	at func(ts int64) int64
@@ -60,7 +61,11 @@ func (b *bruteForce) keeps(r *Record, w Window, f Filter) bool {
 }
 
 func (b *bruteForce) totals(r *Record) Totals {
-	cost, ok := testPricer{}.Price(r)
+	var p Pricer = testPricer{}
+	if b.pricer != nil {
+		p = b.pricer
+	}
+	cost, ok := p.Price(r)
 	return recordTotals(r, cost, ok)
 }
 

@@ -45,8 +45,9 @@ type writeReq struct {
 	err   error
 	done  chan struct{}
 
-	// keepsCache: the op changes nothing the trend cache holds (other ops drop it); bare: it runs
-	// outside a transaction (a checkpoint).
+	// keepsCache: the op changes nothing the trend cache holds, or changes rollups only through the
+	// writer's rollup builder (re-pricing), so the cache takes its deltas instead of being dropped; bare:
+	// it runs outside a transaction (a checkpoint).
 	keepsCache, bare bool
 }
 
@@ -71,6 +72,11 @@ type writer struct {
 	aliasChanged bool
 	minutes      *minuteChange
 	cutoff       *int64 // a new retention cutoff
+	// onCommit runs after the open transaction commits (in-memory state that must match the file);
+	// dropped when it rolls back.
+	onCommit []func()
+	rp       repricer
+	build    PriceBuilder // makes the pricer from the overrides; nil when it was given as it is
 }
 
 // minuteChange is a compaction's new minute state, published with its commit.
@@ -123,6 +129,7 @@ func newWriter(ctx context.Context, s *Store, db *sql.DB) (*writer, error) {
 	w := &writer{s: s, db: db, conn: conn, reqs: make(chan *writeReq, 1024), done: make(chan struct{}),
 		rb: newRollupBuilder(s.loc)}
 	w.rb.deltas = &w.deltas
+	w.rp.init()
 	if err := w.ins.init(ctx, conn); err != nil {
 		conn.Close()
 		return nil, err
@@ -162,6 +169,7 @@ func (w *writer) close() error {
 	<-w.done
 	w.ins.close()
 	w.rb.close()
+	w.rp.upd.close()
 	cerr := w.conn.Close()
 	// A clean close checkpoints the WAL into the main file, so the next start reads one file.
 	_, perr := w.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -324,8 +332,12 @@ func (w *writer) inTx(ctx context.Context, fn func() error) error {
 			w.s.names.stale = true
 			w.s.names.mu.Unlock()
 		}
+		for _, f := range w.onCommit {
+			f()
+		}
 	}
-	w.aliasChanged, w.minutes, w.cutoff = false, nil, nil
+	clear(w.onCommit)
+	w.aliasChanged, w.minutes, w.cutoff, w.onCommit = false, nil, nil, w.onCommit[:0]
 	return err
 }
 

@@ -96,6 +96,18 @@ var migrations = []string{
 		output INTEGER NOT NULL, cached INTEGER NOT NULL, reasoning INTEGER NOT NULL,
 		cache_creation INTEGER NOT NULL, cost INTEGER NOT NULL, unpriced INTEGER NOT NULL,
 		agent_cost INTEGER NOT NULL, agent_requests INTEGER NOT NULL);`,
+	// 4: prices and limits. price_keys remembers, per model name id, which prices its stored costs were
+	// computed with (reprice.go); a model without a row is re-priced on the next open. Override prices
+	// are nano-dollars per million tokens (NULL cache prices: the input price). A limit's amount is
+	// tokens, requests or nano-dollars; limit_alerts holds the thresholds already announced per period.
+	`CREATE TABLE price_overrides(model TEXT PRIMARY KEY, input INTEGER NOT NULL, output INTEGER NOT NULL,
+		cache_read INTEGER, cache_write INTEGER) WITHOUT ROWID;
+	CREATE TABLE price_keys(model INTEGER PRIMARY KEY, key TEXT NOT NULL);
+	CREATE TABLE limits(id INTEGER PRIMARY KEY AUTOINCREMENT, scope TEXT NOT NULL, name TEXT NOT NULL,
+		metric TEXT NOT NULL, period TEXT NOT NULL, zone TEXT NOT NULL, amount INTEGER NOT NULL,
+		thresholds TEXT NOT NULL, webhook TEXT NOT NULL);
+	CREATE TABLE limit_alerts(limit_id INTEGER NOT NULL, period INTEGER NOT NULL, threshold INTEGER NOT NULL,
+		at INTEGER NOT NULL, PRIMARY KEY(limit_id, period, threshold)) WITHOUT ROWID;`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -22,8 +22,13 @@ type Options struct {
 	Location *time.Location
 	// Readers is the number of read connections; 0 means 4.
 	Readers int
-	// Pricer estimates each record's cost as it is stored; nil stores every record unpriced.
+	// Pricer estimates each record's cost as it is stored; nil stores every record unpriced. The stored
+	// records of models it prices otherwise than the prices that priced them are re-priced (reprice.go);
+	// with nil, stored costs are left as they are.
 	Pricer Pricer
+	// Prices, when set, builds the Pricer from the price overrides the file holds, at open and whenever
+	// they change; Pricer is then not used.
+	Prices PriceBuilder
 	// Now is the clock records are validated against (a record may be at most MaxFuture ahead of it);
 	// nil means time.Now.
 	Now func() time.Time
@@ -40,6 +45,10 @@ type Options struct {
 	// retireChunk bounds the rows one retirement transaction deletes (0: retireChunk); tests make it
 	// small to retire in many parts.
 	retireChunk int
+	// repriceChunk fixes how many records one re-pricing transaction checks (0: it adapts), and
+	// beforeReprice runs before each: tests pause re-pricing half-way with them.
+	repriceChunk  int
+	beforeReprice func()
 }
 
 // Store is one SQLite file of usage records. Writes go through a single writer goroutine that groups
@@ -59,6 +68,12 @@ type Store struct {
 	hub     hub
 
 	queries struct{ summaries, breakdowns, trends atomic.Int64 }
+	shown   atomic.Value // pricerBox: the pricer, for readers (the writer's own is pricer)
+	rp      struct {
+		mu               sync.Mutex
+		now              Repricing
+		wake, quit, done chan struct{}
+	}
 
 	retireChunk int
 
@@ -173,17 +188,32 @@ func open(path string, opt Options) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(opt.Readers)
 	rdb.SetMaxIdleConns(opt.Readers)
+	if opt.Prices != nil {
+		ovs, err := readOverrides(ctx, rdb)
+		if err == nil {
+			opt.Pricer, err = opt.Prices(ovs)
+		}
+		if err != nil {
+			wdb.Close()
+			rdb.Close()
+			return nil, classify(fmt.Errorf("build prices: %w", err))
+		}
+	}
 	s := &Store{path: path, loc: opt.Location, rdb: rdb, pricer: opt.Pricer, now: opt.Now, logger: opt.Logger,
 		retireChunk: opt.retireChunk}
 	if s.retireChunk <= 0 {
 		s.retireChunk = retireChunk
 	}
+	s.shown.Store(pricerBox{opt.Pricer})
 	if err := loadMinuteState(ctx, rdb, &s.minutes); err != nil {
 		wdb.Close()
 		rdb.Close()
 		return nil, classify(err)
 	}
 	s.w, err = newWriter(ctx, s, wdb)
+	if err == nil {
+		s.w.build = opt.Prices
+	}
 	if err != nil {
 		wdb.Close()
 		rdb.Close()
@@ -192,6 +222,21 @@ func open(path string, opt Options) (*Store, error) {
 	rctx, cancel := context.WithCancel(context.Background())
 	s.stopRetain, s.retainDone = cancel, make(chan struct{})
 	go s.retainLoop(rctx, opt.RetentionDays)
+	// The records of models priced otherwise than opt.Pricer prices them are re-priced in the background.
+	// Without a pricer nothing is: a tool that opens the file without prices leaves the costs alone (the
+	// records it stores are unpriced, and their models' keys say so).
+	s.rp.wake, s.rp.quit, s.rp.done = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+	if opt.Pricer != nil {
+		if err := s.w.submit(ctx, &writeReq{keepsCache: true, op: func(ctx context.Context, w *writer) (bool, error) {
+			return false, w.queueReprice(ctx, opt.Pricer, false)
+		}}); err != nil {
+			s.w.close()
+			rdb.Close()
+			return nil, classify(fmt.Errorf("compare prices: %w", err))
+		}
+	}
+	go s.repriceLoop(opt.repriceChunk, opt.beforeReprice)
+	s.wakeRepricer()
 	return s, nil
 }
 
@@ -209,6 +254,9 @@ func dsn(path string, readOnly bool) string {
 		// Checkpoint every ~16 MB of WAL instead of 4 MB: rollup and request-id pages rewritten by many
 		// commits are copied into the database once per checkpoint, so fewer checkpoints copy less.
 		q.Add("_pragma", "wal_autocheckpoint(4000)")
+		// Statement journals (the multi-row upserts of the rollups need them) in memory, not temp files:
+		// re-pricing a year of records upserts thousands of rollup rows per transaction.
+		q.Add("_pragma", "temp_store(MEMORY)")
 	}
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
@@ -236,7 +284,9 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopRetain()
 		<-s.retainDone
+		close(s.rp.quit)
 		werr := s.w.close()
+		<-s.rp.done
 		rerr := s.rdb.Close()
 		s.hub.closeAll()
 		s.closeErr = errors.Join(werr, rerr)

@@ -65,6 +65,9 @@ type Settings struct {
 	SetRetentionDays func(days int) error
 	Backups          func() int
 	SetBackups       func(n int) error
+	// UpdatePrices replaces the price snapshot; when set, the settings also show the price overrides and
+	// the limits, which the store keeps (settings_money.go).
+	UpdatePrices PriceUpdate
 }
 
 // minRefreshGap spaces refreshes: whatever the ingest rate, the window queries at most 4 times a second.
@@ -95,8 +98,14 @@ type Dashboard struct {
 	cards    *cards
 	tables   map[stats.Dimension]*breakdownTable
 	trend    *trendPanel
+	limits   *limitsPanel
 	onboard  *onboarding
 	sections *container.AppTabs // "Usage" and the sections other features add (AddSection)
+	// loadMoney fills the settings' prices and limits once the dialog is shown (settings_money.go).
+	loadMoney func()
+	// applying makes results apply one at a time: fyne.Do runs them in turn on the UI thread, but the
+	// test driver runs each on the goroutine that calls it.
+	applying sync.Mutex
 	tips     *tipLayer
 	settings dialog.Dialog // open settings, for Escape
 	sources  *sourcesView
@@ -165,6 +174,8 @@ func NewDashboard(a fyne.App, deps Deps) *Dashboard {
 	a.Settings().AddListener(func(fyne.Settings) { d.askChart() }) // light/dark switch
 	go d.worker()
 	go d.follow()
+	go d.tickLimits()
+	go d.tickLimits()
 	return d
 }
 
@@ -224,6 +235,7 @@ func (d *Dashboard) build(a fyne.App) {
 		d.mu.Unlock()
 		d.askChart()
 	}, d.chartResized)
+	d.limits = newLimitsPanel()
 	d.onboard = newOnboarding(d.deps.IngestURL, d.deps.Token, func(s string) { a.Clipboard().SetContent(s) }, d.later, d.showConnect)
 	d.onboard.obj.Hide()
 
@@ -235,7 +247,7 @@ func (d *Dashboard) build(a fyne.App) {
 	body := container.NewVSplit(d.trend.obj, tables)
 	body.Offset = 0.45
 	d.sections = container.NewAppTabs(container.NewTabItem(lang.L("Usage"), body))
-	top := container.NewVBox(bar, d.chips.obj, d.onboard.obj, d.cards.box)
+	top := container.NewVBox(bar, d.chips.obj, d.onboard.obj, d.cards.box, d.limits.obj)
 	d.win.SetContent(container.NewStack(container.NewBorder(top, nil, nil, nil, d.sections), d.tips.layer))
 	d.addSourcesSection()
 }
@@ -451,6 +463,9 @@ type snapshot struct {
 	cards   cardData
 	rows    map[stats.Dimension][]stats.Row
 	records int64
+	limits  []stats.LimitStatus // limits.go
+	reprice stats.Repricing
+	at      time.Time
 	err     error
 }
 
@@ -520,6 +535,8 @@ func (d *Dashboard) worker() {
 			lastChart = time.Now()
 		}
 		fyne.Do(func() {
+			d.applying.Lock()
+			defer d.applying.Unlock()
 			if snap != nil {
 				d.apply(snap)
 			}
@@ -559,7 +576,11 @@ func (d *Dashboard) background(work func(ctx context.Context) func()) {
 		defer d.done()
 		apply := work(d.ctx)
 		if apply != nil {
-			fyne.Do(apply)
+			fyne.Do(func() {
+				d.applying.Lock()
+				defer d.applying.Unlock()
+				apply()
+			})
 		}
 	}()
 }
@@ -582,6 +603,10 @@ func (d *Dashboard) load(v view) *snapshot {
 	if d.deps.CacheSavings != nil {
 		s.cards.saved, s.cards.hasSaved = d.deps.CacheSavings(ctx, w, f)
 	}
+	if s.limits, s.err = st.LimitStatuses(ctx, v.end); s.err != nil {
+		return s
+	}
+	s.reprice, s.at = st.Repricing(), v.end
 	inf, err := st.Info(ctx)
 	s.records, s.err = inf.Records, err
 	return s
@@ -612,6 +637,9 @@ func (d *Dashboard) apply(s *snapshot) {
 	d.cards.set(s.cards)
 	for dim, t := range d.tables {
 		t.setRows(s.rows[dim])
+	}
+	if d.limits.set(s.limits, s.reprice, s.at) {
+		d.win.Content().Refresh() // the section's height moves everything below it
 	}
 	d.showSetup(s.records == 0 || d.setupOpen)
 	status := lang.L("Updated {{.Time}}", map[string]any{"Time": d.clock.Now().In(d.loc()).Format("15:04:05")})

@@ -88,7 +88,9 @@ func TestEveryStringIsTranslated(t *testing.T) {
 	}
 	used = append(used, "System default", "Open dashboard", "Open in browser", "Copy ingest URL", "Copy token", "Quit", "Connect a tool…",
 		"Token Stats is already running; its window was asked to show.",
-		"Token Stats — today {{.Today}} tokens · {{.Requests}} · last hour {{.LastHour}} tokens", "1 request", "{{.Count}} requests")
+		"Token Stats — today {{.Today}} tokens ({{.Cost}}) · {{.Requests}} · last hour {{.LastHour}} tokens", "1 request", "{{.Count}} requests",
+		"unpriced", "{{.Cost}} + {{.Count}} unpriced")
+	used = append(append(append(used, scopeLabels...), metricLabels...), periods...)
 	if len(used) < 60 {
 		t.Fatalf("found only %d strings: the scan is broken", len(used))
 	}

@@ -168,6 +168,9 @@ func (d *Dashboard) settingsForm() fyne.CanvasObject {
 		countEntry(lang.L("Daily backups to keep"), lang.L("0 makes none; they go to the backups folder in the data folder"),
 			s.Backups, s.SetBackups)
 	}
+	if s.UpdatePrices != nil {
+		d.moneySettings(form)
+	}
 	if len(form.Items) == 0 {
 		return widget.NewLabel(lang.L("No settings are available."))
 	}
@@ -176,8 +179,9 @@ func (d *Dashboard) settingsForm() fyne.CanvasObject {
 
 // showSettings opens the settings dialog; Escape closes it.
 func (d *Dashboard) showSettings() {
-	dlg := dialog.NewCustom(lang.L("Settings"), lang.L("Close"), d.settingsForm(), d.win)
-	dlg.Resize(fyne.NewSize(520, 0))
+	// Scrolls: the prices and limits make the form taller than a small window.
+	dlg := dialog.NewCustom(lang.L("Settings"), lang.L("Close"), container.NewVScroll(d.settingsForm()), d.win)
+	dlg.Resize(fyne.NewSize(560, 600))
 	cv := d.win.Canvas()
 	prev := cv.OnTypedKey()
 	d.settings = dlg
@@ -195,6 +199,9 @@ func (d *Dashboard) showSettings() {
 	})
 	cv.Unfocus()
 	dlg.Show()
+	if d.loadMoney != nil {
+		d.loadMoney()
+	}
 }
 
 // closeSettings closes the settings dialog if it is open.

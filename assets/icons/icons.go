@@ -14,6 +14,10 @@ var (
 	iconPNG []byte
 	//go:embed tray.png
 	trayPNG []byte
+	//go:embed tray-warn.png
+	trayWarnPNG []byte
+	//go:embed tray-alert.png
+	trayAlertPNG []byte
 )
 
 // App is the 256×256 application icon (window, launcher, package).
@@ -21,3 +25,10 @@ var App = fyne.NewStaticResource("icon.png", iconPNG)
 
 // Tray is the 64×64 tray icon: white bars on a coloured square, legible on light and dark panels.
 var Tray = fyne.NewStaticResource("tray.png", trayPNG)
+
+// TrayWarn and TrayAlert are the tray icon in amber and in red: a limit is past its first threshold, or
+// at 100 %.
+var (
+	TrayWarn  = fyne.NewStaticResource("tray-warn.png", trayWarnPNG)
+	TrayAlert = fyne.NewStaticResource("tray-alert.png", trayAlertPNG)
+)

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"fyne.io/fyne/v2"
 )
 
 func decode(t *testing.T, b []byte) image.Image {
@@ -25,7 +27,8 @@ func TestSizes(t *testing.T) {
 		name string
 		b    []byte
 		size int
-	}{{"icon.png", App.Content(), 256}, {"tray.png", Tray.Content(), 64}} {
+	}{{"icon.png", App.Content(), 256}, {"tray.png", Tray.Content(), 64}, {"tray-warn.png", TrayWarn.Content(), 64},
+		{"tray-alert.png", TrayAlert.Content(), 64}} {
 		if b := decode(t, c.b).Bounds(); b.Dx() != c.size || b.Dy() != c.size {
 			t.Errorf("%s is %dx%d, want %dx%d", c.name, b.Dx(), b.Dy(), c.size, c.size)
 		}
@@ -41,7 +44,7 @@ func TestGeneratedIconsAreCurrent(t *testing.T) {
 	if out, err := exec.Command("go", "run", "../../cmd/icongen", dir).CombinedOutput(); err != nil {
 		t.Fatalf("go run cmd/icongen: %v\n%s", err, out)
 	}
-	for _, name := range []string{"icon.png", "tray.png"} {
+	for _, name := range []string{"icon.png", "tray.png", "tray-warn.png", "tray-alert.png"} {
 		fresh, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
@@ -63,10 +66,16 @@ func luminance(r, g, b float64) float64 {
 	return 0.2126*lin(r) + 0.7152*lin(g) + 0.0722*lin(b)
 }
 
-// The tray icon reads on light and on dark panels: composited onto white and onto black, most of its
+// The tray icons read on light and on dark panels: composited onto white and onto black, most of their
 // area stands out from the panel by a WCAG contrast ratio of at least 3:1.
 func TestTrayReadsOnLightAndDarkPanels(t *testing.T) {
-	img := decode(t, Tray.Content())
+	for _, icon := range []fyne.Resource{Tray, TrayWarn, TrayAlert} {
+		trayReads(t, icon)
+	}
+}
+
+func trayReads(t *testing.T, icon fyne.Resource) {
+	img := decode(t, icon.Content())
 	for _, panel := range []struct {
 		name string
 		v    float64
@@ -91,9 +100,10 @@ func TestTrayReadsOnLightAndDarkPanels(t *testing.T) {
 			}
 		}
 		share := visible / area
-		t.Logf("%s panel: %.0f%% of the icon at ≥3:1 contrast", panel.name, 100*share)
+		t.Logf("%s on a %s panel: %.0f%% of the icon at ≥3:1 contrast", icon.Name(), panel.name, 100*share)
 		if area < 0.5*float64(b.Dx()*b.Dy()) || share < 0.6 {
-			t.Errorf("%s panel: icon covers %.0f px, %.0f%% of it at ≥3:1; want most of it", panel.name, area, 100*share)
+			t.Errorf("%s on a %s panel: icon covers %.0f px, %.0f%% of it at ≥3:1; want most of it", icon.Name(),
+				panel.name, area, 100*share)
 		}
 	}
 }

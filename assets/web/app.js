@@ -95,6 +95,16 @@
     return v === null || v === undefined ? null : Math.round(Number(v) * 1e9);
   }
 
+  // until writes the time to a reset like the desktop (ui.Until): "45 min", "5 h 20 min", "2 d 3 h".
+  function until(iso) {
+    const m = Math.ceil((Date.parse(iso) - Date.now()) / 60000);
+    if (m < 1) return t('<1 min');
+    if (m < 60) return t('{{.M}} min', { M: m });
+    if (m < 24 * 60) return m % 60 ? t('{{.H}} h {{.M}} min', { H: Math.floor(m / 60), M: m % 60 }) : t('{{.H}} h', { H: m / 60 });
+    const h = Math.ceil(m / 60);
+    return h % 24 ? t('{{.D}} d {{.H}} h', { D: Math.floor(h / 24), H: h % 24 }) : t('{{.D}} d', { D: h / 24 });
+  }
+
   function percent(part, whole) {
     return whole > 0 ? (part / whole * 100).toFixed(1) + '%' : '–';
   }
@@ -194,8 +204,9 @@
       request('/stats/summary' + query(null)),
       Promise.all(dims.map((d) => request(DIMS[d].route + query(d)))),
       Promise.all(CHARTS.map((d) => request('/stats/chart/' + d + '.json' + cq))),
+      request('/stats/limits'),
     ])
-      .then(([sum, rows, chartData]) => {
+      .then(([sum, rows, chartData, limits]) => {
         if (asked !== JSON.stringify([hours, granularity, metric, filters])) {
           again = true; // the view changed while loading
           return;
@@ -212,6 +223,7 @@
         renderPanels();
         renderCharts();
         renderChips();
+        renderLimits(limits);
         loadSources();
         const how = live === 'live' ? t('live') : live === 'polling' ? t('polling every {{.Seconds}} s', { Seconds: POLL_MS / 1000 }) : t('connecting');
         setStatus(t('Updated {{.Time}}', { Time: new Date().toLocaleTimeString(LANG) }) + ' · ' + rangeText() + ' · ' + how);
@@ -263,8 +275,8 @@
     const unpriced = n('unpriced_requests');
     // No price for any request: the cost is unknown ("—"), not $0.
     let costTitle = cost === null ? t('No price for this model') : '$' + String(d.estimated_cost_usd);
-    if (n('agent_requests') > 0) {
-      costTitle += '\n' + plural(n('agent_requests'), 'The tools reported {{.Amount}} for 1 of these requests',
+    if (n('agent_cost_requests') > 0) {
+      costTitle += '\n' + plural(n('agent_cost_requests'), 'The tools reported {{.Amount}} for 1 of these requests',
         'The tools reported {{.Amount}} for {{.Count}} of these requests', { Amount: money(usdNanos(d.agent_cost_usd)) });
     }
     setCard('card-cost', cost === null ? '—' : money(cost), costTitle, cost === null ? '' : d.estimated_cost_usd,
@@ -275,11 +287,62 @@
 
   function toRows(data, dim) {
     const field = DIMS[dim].field;
+
+  // metricAmount writes a limit's tokens or requests as the window's Limits section does.
+  function metricAmount(metric, v) {
+    return metric === 'requests' ? t('{{.Count}} requests', { Count: short(v) }) : t('{{.Count}} tokens', { Count: short(v) });
+  }
+
+  const PERIODS = { day: 'today', week: 'this week', month: 'this month' };
+
+  // renderLimits draws one meter per limit (used of limit, percent, time to reset; amber past the first
+  // threshold, red at 100 %) and the re-pricing progress, as the window's Limits section does.
+  function renderLimits(res) {
+    const list = res.data || [];
+    const frag = document.createDocumentFragment();
+    for (const l of list) {
+      const cost = l.metric === 'cost';
+      const m = document.createElement('div');
+      m.className = 'meter state-' + l.state;
+      m.dataset.id = String(l.id);
+      m.dataset.percent = String(l.percent);
+      const name = document.createElement('div');
+      name.className = 'name';
+      name.textContent = l.scope === 'all' ? t('All usage') : l.name || t('(none)');
+      name.title = name.textContent;
+      const bar = document.createElement('div');
+      bar.className = 'meter-bar';
+      const fill = document.createElement('div');
+      fill.className = 'meter-fill';
+      fill.style.width = Math.min(100, l.percent) + '%';
+      bar.appendChild(fill);
+      const text = document.createElement('div');
+      text.className = 'text';
+      const amount = (v) => (cost ? money(usdNanos(v)) : metricAmount(l.metric, v));
+      let line = t('{{.Percent}} · {{.Used}} of {{.Limit}} {{.Period}} · resets in {{.Until}}', {
+        Percent: Math.floor(l.percent) + ' %', Used: amount(l.used), Limit: amount(l.limit),
+        Period: t(PERIODS[l.period] || l.period), Until: until(l.resets_at) });
+      if (l.unpriced_requests > 0) line += ' · ' + t('{{.Count}} requests unpriced', { Count: exact(l.unpriced_requests) });
+      text.textContent = line;
+      m.append(name, bar, text);
+      frag.appendChild(m);
+    }
+    $('limit-meters').replaceChildren(frag);
+    const rp = res.repricing;
+    const running = !!(rp && rp.running);
+    $('reprice').hidden = !running;
+    if (running) {
+      const pct = rp.total > 0 ? Math.floor((rp.done * 100) / rp.total) : 0;
+      $('reprice').textContent = t('Prices changed: re-pricing history, {{.Percent}} % done', { Percent: pct });
+    }
+    $('limits').hidden = list.length === 0 && !running;
+  }
+
     const rows = (data || []).map((r) => ({
       name: String(r[field]), requests: r.request_count, input: r.total_input_tokens, output: r.total_output_tokens,
       cached: r.total_cached_tokens || 0, creation: r.total_cache_creation_tokens || 0, reasoning: r.total_reasoning_tokens || 0,
       total: r.total_tokens, cost: usdNanos(r.estimated_cost_usd), costExact: r.estimated_cost_usd, unpriced: r.unpriced_requests || 0,
-      agentCost: usdNanos(r.agent_cost_usd) || 0, agentRequests: r.agent_requests || 0,
+      agentCost: usdNanos(r.agent_cost_usd) || 0, agentRequests: r.agent_cost_requests || 0,
       hitrate: r.total_input_tokens > 0 ? (r.total_cached_tokens || 0) / r.total_input_tokens : 0, share: 0,
     }));
     const sum = rows.reduce((a, r) => a + r.total, 0);

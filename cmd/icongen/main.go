@@ -1,7 +1,8 @@
 // Command icongen draws Token Stats' icons: icon.png (256×256, the app icon) and tray.png (64×64). The icon
 // is drawn, not copied: a rounded square in deep teal with three rising white bars, the "stats" of the
 // name. The tray icon is the same square; its coloured background and white bars read on light and dark
-// panels alike. Run with `go generate ./assets/icons`.
+// panels alike. tray-warn.png and tray-alert.png are the tray icon in amber and in red, shown while a
+// limit is past its first threshold or at 100 %. Run with `go generate ./assets/icons`.
 package main
 
 import (
@@ -22,8 +23,9 @@ func main() {
 	for _, f := range []struct {
 		name string
 		size int
-	}{{"icon.png", 256}, {"tray.png", 64}} {
-		if err := write(filepath.Join(dir, f.name), draw(f.size)); err != nil {
+		bg   gradient
+	}{{"icon.png", 256, teal}, {"tray.png", 64, teal}, {"tray-warn.png", 64, amber}, {"tray-alert.png", 64, red}} {
+		if err := write(filepath.Join(dir, f.name), draw(f.size, f.bg)); err != nil {
 			fmt.Fprintln(os.Stderr, "gen:", err)
 			os.Exit(1)
 		}
@@ -43,8 +45,17 @@ func write(path string, img image.Image) error {
 	return f.Close()
 }
 
+// gradient is a background from the top colour to the bottom one.
+type gradient struct{ top, bottom [3]float64 }
+
+var (
+	teal  = gradient{[3]float64{0x12, 0x9a, 0x8c}, [3]float64{0x1e, 0x4f, 0xb8}}
+	amber = gradient{[3]float64{0xc2, 0x6a, 0x00}, [3]float64{0x9a, 0x4a, 0x00}}
+	red   = gradient{[3]float64{0xd3, 0x2f, 0x2f}, [3]float64{0xa3, 0x12, 0x12}}
+)
+
 // draw renders the icon at size×size with 4×4 supersampling, so edges are smooth at every size.
-func draw(size int) *image.NRGBA {
+func draw(size int, bg gradient) *image.NRGBA {
 	const ss = 4
 	s := float64(size)
 	margin := s * 0.06
@@ -63,9 +74,10 @@ func draw(size int) *image.NRGBA {
 					if !inRoundRect(px, py, margin, margin, s-margin, s-margin, radius) {
 						continue
 					}
-					// Background: a vertical gradient, teal at the top to deep blue at the bottom.
+					// Background: a vertical gradient (teal at the top to deep blue at the bottom, for the
+					// normal icons).
 					t := (py - margin) / (s - 2*margin)
-					cr, cg, cb := lerp(0x12, 0x1e, t), lerp(0x9a, 0x4f, t), lerp(0x8c, 0xb8, t)
+					cr, cg, cb := lerp(bg.top[0], bg.bottom[0], t), lerp(bg.top[1], bg.bottom[1], t), lerp(bg.top[2], bg.bottom[2], t)
 					fx, fy := px/s, py/s
 					for _, bar := range bars {
 						if fx >= bar[0] && fx <= bar[1] && fy >= bar[2] && fy <= barBottom {

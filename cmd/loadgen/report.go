@@ -185,6 +185,24 @@ func reportCmd(args []string) error {
 		}
 		p("| %s | %.3f | %s | %s |\n", strings.TrimPrefix(s.name, "Benchmark"), s.nsPerOp/1e6, med, rps)
 	}
+	var reprice []benchLine
+	for _, s := range store {
+		if strings.HasPrefix(s.name, "BenchmarkReprice") {
+			reprice = append(reprice, s)
+		}
+	}
+	if len(reprice) > 0 {
+		p("\n### Re-pricing (`BenchmarkReprice`)\n\n")
+		p("Every record of a copy of the data set priced again after a price change, in the background; meanwhile a ")
+		p("probe asks a 24-hour summary and stores one record every 20 ms, as the window and ingest would.\n\n")
+		p("| data set | seconds | records/s | summary p99 / max ms | record p99 / max ms |\n|---|---|---|---|---|\n")
+		for _, s := range reprice {
+			m := s.metrics
+			p("| %s | %.1f | %s | %.1f / %.1f | %.1f / %.1f |\n", strings.TrimPrefix(s.name, "BenchmarkReprice/"),
+				s.nsPerOp/1e9, thousands(m["records/s"]), m["query-p99-ms"], m["query-max-ms"], m["record-p99-ms"],
+				m["record-max-ms"])
+		}
+	}
 	if c, err := os.ReadFile(*crashPath); err == nil {
 		p("\n## Long crash test\n\n```\n%s```\n", tail(string(c), 12))
 	}

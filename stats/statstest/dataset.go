@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -162,6 +163,24 @@ func Generate(ctx context.Context, path string, sp Spec, loc *time.Location) (Me
 		return Meta{}, err
 	}
 	return m, nil
+}
+
+// CopyFile copies a data set's file to dst (created 0600, or truncated), for a run that changes it.
+func CopyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // Cached returns the data set of n records in dir, generating it when it is missing, incomplete, written

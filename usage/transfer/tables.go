@@ -39,7 +39,7 @@ func WriteBreakdownCSV(w io.Writer, d stats.Dimension, rows []stats.Row, withBOM
 	}
 	cw.Write([]string{dimensionColumn(d), "requests", "input_tokens", "output_tokens", "total_tokens",
 		"cached_tokens", "reasoning_tokens", "cache_creation_tokens", "estimated_cost_usd",
-		"unpriced_requests", "agent_cost_usd", "agent_requests"})
+		"unpriced_requests", "agent_cost_usd", "agent_cost_requests"})
 	for _, r := range rows {
 		cw.Write([]string{cell(r.Name), itoa(r.Requests), itoa(r.InputTokens), itoa(r.OutputTokens),
 			itoa(r.TotalTokens()), itoa(r.CachedTokens), itoa(r.ReasoningTokens), itoa(r.CacheCreationTokens),
