@@ -197,8 +197,8 @@ func TestTooltipNamesTheClosestLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 5,000 × $2 + 250 × $8 per million = $0.012, of $0.015: 80 %.
-	want := "Token Stats — today 5.3K tokens ($0.012 + 1 unpriced) · 2 requests · last hour 100 · " +
-		"a@example.com: 80 % of $0.015 today, resets in 9 h"
+	want := "Token Stats — today 5.3K tokens ($0.01 + 1 unpriced) · 2 requests · last hour 100 tokens · " +
+		"a@example.com: 80 % of $0.02 today, resets in 9 h"
 	if got := tooltipText(lt); got != want {
 		t.Errorf("tooltip\n%q, want\n%q", got, want)
 	}

@@ -66,11 +66,11 @@ func tooltipText(t liveTotals) string {
 func costText(t stats.Totals) string {
 	switch {
 	case t.Unpriced == 0:
-		return ui.Money(t.Cost)
+		return ui.MoneyShort(t.Cost)
 	case t.Unpriced == t.Requests:
 		return lang.L("unpriced")
 	}
-	return lang.L("{{.Cost}} + {{.Count}} unpriced", map[string]any{"Cost": ui.Money(t.Cost), "Count": ui.Short(t.Unpriced)})
+	return lang.L("{{.Cost}} + {{.Count}} unpriced", map[string]any{"Cost": ui.MoneyShort(t.Cost), "Count": ui.Short(t.Unpriced)})
 }
 
 // closestLimit is the limit nearest its end (the highest percent; the first of equals).

@@ -47,12 +47,12 @@ func TestTodayWindowStartsAtLocalMidnight(t *testing.T) {
 	if s := tooltipText(got); s != "Token Stats — today 165 tokens (unpriced) · 2 requests · last hour 1.2K tokens" {
 		t.Errorf("tooltip %q", s)
 	}
-	got.Today.Requests = 1
-	if s := tooltipText(got); s != "Token Stats — today 165 tokens · 1 request · last hour 1.2K tokens" {
+	got.Today.Requests, got.Today.Unpriced = 1, 1
+	if s := tooltipText(got); s != "Token Stats — today 165 tokens (unpriced) · 1 request · last hour 1.2K tokens" {
 		t.Errorf("tooltip with one request %q", s)
 	}
-	got.Today.Requests = 20_345
-	if s := tooltipText(got); s != "Token Stats — today 165 tokens · 20,345 requests · last hour 1.2K tokens" {
+	got.Today.Requests, got.Today.Unpriced = 20_345, 20_345
+	if s := tooltipText(got); s != "Token Stats — today 165 tokens (unpriced) · 20,345 requests · last hour 1.2K tokens" {
 		t.Errorf("tooltip with many requests %q (counts are exact)", s)
 	}
 }

@@ -149,5 +149,6 @@ func (w *writer) rebuildPrices(ctx context.Context, b PriceBuilder) error {
 	if err != nil {
 		return fmt.Errorf("build prices: %w", err)
 	}
+	w.s.dropCompare() // these prices are compared now
 	return w.queueReprice(ctx, p, false)
 }

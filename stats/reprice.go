@@ -63,13 +63,74 @@ func (s *Store) Pricer() Pricer {
 func (s *Store) Repricing() Repricing {
 	s.rp.mu.Lock()
 	defer s.rp.mu.Unlock()
-	return s.rp.now
+	r := s.rp.now
+	if s.rp.compare != nil && r.Models == 0 {
+		r.Models = 1 // not compared yet: as far as anyone can tell, a re-price may be due
+	}
+	return r
+}
+
+// dropCompare forgets the comparison opening left to do: prices set since compare themselves.
+func (s *Store) dropCompare() {
+	s.rp.mu.Lock()
+	s.rp.compare = nil
+	s.rp.gen++
+	s.rp.mu.Unlock()
+}
+
+// compareOnce compares the stored records' prices with the pricer the store opened with and queues the
+// models priced otherwise, retrying while it fails (another process may hold the write lock for a
+// while). It reports false when the store closed.
+func (s *Store) compareOnce() bool {
+	for {
+		err := s.tryCompare()
+		if err == nil {
+			return true
+		}
+		if errors.Is(err, ErrClosed) {
+			return false
+		}
+		s.log(fmt.Errorf("compare prices: %w", err))
+		select {
+		case <-s.rp.quit:
+			return false
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// tryCompare makes one attempt at the comparison compareOnce makes; nil when there is nothing to do.
+func (s *Store) tryCompare() error {
+	s.rp.mu.Lock()
+	p, gen := s.rp.compare, s.rp.gen
+	s.rp.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	err := s.w.submit(context.Background(), &writeReq{keepsCache: true, op: func(ctx context.Context, w *writer) (bool, error) {
+		s.rp.mu.Lock()
+		still := s.rp.gen == gen
+		s.rp.mu.Unlock()
+		if !still { // new prices came first: they were compared when they were set
+			return false, nil
+		}
+		return false, w.queueReprice(ctx, p, false)
+	}})
+	if err == nil {
+		s.rp.mu.Lock()
+		if s.rp.gen == gen {
+			s.rp.compare = nil
+		}
+		s.rp.mu.Unlock()
+	}
+	return err
 }
 
 // SetPricer replaces the prices records are stored with from now on, and re-prices in the background
 // the stored records of every model whose prices changed (by PriceKey; every model when p is no
 // PriceKeyer). A re-price under way starts over with the new prices.
 func (s *Store) SetPricer(ctx context.Context, p Pricer) error {
+	s.dropCompare()
 	_, keyed := p.(PriceKeyer)
 	if err := s.w.submit(ctx, &writeReq{keepsCache: true, op: func(ctx context.Context, w *writer) (bool, error) {
 		w.onCommit = append(w.onCommit, func() { w.build = nil })
@@ -225,6 +286,9 @@ func (s *Store) repriceLoop(fixed int, before func()) {
 		case <-retry:
 		}
 		retry = nil
+		if !s.compareOnce() {
+			return
+		}
 		for s.Repricing().Running() {
 			if before != nil {
 				before()

@@ -73,6 +73,10 @@ type Store struct {
 		mu               sync.Mutex
 		now              Repricing
 		wake, quit, done chan struct{}
+		// compare is the pricer the stored costs are still to be compared with (opening does it in the
+		// background, so it never waits for another process's write lock); nil once done.
+		compare Pricer
+		gen     int // counts dropCompare calls: a comparison began before one is stale
 	}
 
 	retireChunk int
@@ -226,14 +230,11 @@ func open(path string, opt Options) (*Store, error) {
 	// Without a pricer nothing is: a tool that opens the file without prices leaves the costs alone (the
 	// records it stores are unpriced, and their models' keys say so).
 	s.rp.wake, s.rp.quit, s.rp.done = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
-	if opt.Pricer != nil {
-		if err := s.w.submit(ctx, &writeReq{keepsCache: true, op: func(ctx context.Context, w *writer) (bool, error) {
-			return false, w.queueReprice(ctx, opt.Pricer, false)
-		}}); err != nil {
-			s.w.close()
-			rdb.Close()
-			return nil, classify(fmt.Errorf("compare prices: %w", err))
-		}
+	// Stored costs are compared with the prices now, when the file can be written; when another process
+	// holds the write lock, the re-pricing goroutine does it once it can, so opening never fails for it.
+	s.rp.compare = opt.Pricer
+	if err := s.tryCompare(); err != nil {
+		s.log(fmt.Errorf("compare prices: %w (done in the background)", err))
 	}
 	go s.repriceLoop(opt.repriceChunk, opt.beforeReprice)
 	s.wakeRepricer()

@@ -4,7 +4,6 @@ package ui
 
 import (
 	"fmt"
-	"strings"
 
 	"fyne.io/fyne/v2/lang"
 
@@ -86,32 +85,4 @@ func translate(key string) string {
 		return ""
 	}
 	return lang.L(key)
-}
-
-// Money writes an amount the way the window and the tray show it: cents from a dollar up ("$3.40",
-// "$1,234.56"), four decimals below ("$0.0125"), "<$0.0001" for less; m.String() is the exact figure.
-func Money(m stats.Money) string {
-	n := int64(m)
-	sign := ""
-	if n < 0 {
-		sign, n = "-", -n
-	}
-	switch {
-	case n == 0:
-		return "$0"
-	case n >= stats.NanosPerUSD:
-		cents := (n + 5_000_000) / 10_000_000
-		return fmt.Sprintf("%s$%s.%02d", sign, Exact(cents/100), cents%100)
-	case n < 50_000:
-		return sign + "<$0.0001"
-	}
-	tenths := (n + 50_000) / 100_000 // of a cent: four decimals
-	s := strings.TrimRight(fmt.Sprintf("%04d", tenths%10_000), "0")
-	if tenths >= 10_000 {
-		return sign + "$1.00"
-	}
-	if len(s) < 2 {
-		s += strings.Repeat("0", 2-len(s))
-	}
-	return sign + "$0." + s
 }

@@ -35,7 +35,7 @@ func LimitName(l stats.Limit) string {
 func LimitAmount(m stats.Metric, n int64) string {
 	switch m {
 	case stats.MetricCost:
-		return Money(stats.Money(n))
+		return MoneyShort(stats.Money(n))
 	case stats.MetricRequests:
 		return lang.L("{{.Count}} requests", map[string]any{"Count": Short(n)})
 	}
@@ -77,7 +77,7 @@ func Until(d time.Duration) string {
 // ("600K of 750K tokens"), or dollars.
 func usedText(m stats.Metric, n int64) string {
 	if m == stats.MetricCost {
-		return Money(stats.Money(n))
+		return MoneyShort(stats.Money(n))
 	}
 	return Short(n)
 }

@@ -285,9 +285,6 @@
     setCard('card-models', exact(n('unique_models')), exact(n('unique_models')), n('unique_models'));
   }
 
-  function toRows(data, dim) {
-    const field = DIMS[dim].field;
-
   // metricAmount writes a limit's tokens or requests as the window's Limits section does.
   function metricAmount(metric, v) {
     return metric === 'requests' ? t('{{.Count}} requests', { Count: short(v) }) : t('{{.Count}} tokens', { Count: short(v) });
@@ -338,6 +335,8 @@
     $('limits').hidden = list.length === 0 && !running;
   }
 
+  function toRows(data, dim) {
+    const field = DIMS[dim].field;
     const rows = (data || []).map((r) => ({
       name: String(r[field]), requests: r.request_count, input: r.total_input_tokens, output: r.total_output_tokens,
       cached: r.total_cached_tokens || 0, creation: r.total_cache_creation_tokens || 0, reasoning: r.total_reasoning_tokens || 0,
