@@ -164,8 +164,9 @@ func (d *Dashboard) showAliases() {
 	}
 	which.SetSelected(labels[0])
 	save := widget.NewButton(lang.L("Save"), func() {
-		d.setAlias(dim(), strings.TrimSpace(name.Text), strings.TrimSpace(alias.Text), reload)
-		alias.SetText("")
+		n, a := strings.TrimSpace(name.Text), strings.TrimSpace(alias.Text)
+		alias.SetText("") // before the work starts: its result may apply at once
+		d.setAlias(dim(), n, a, reload)
 	})
 	help := widget.NewLabel(lang.L("The pass-through records an account as the Code Assist project or as a key's fingerprint (key …a1b2). Give it a name: every view shows the name, past records included, and names given the same one count as one."))
 	help.Wrapping = fyne.TextWrapWord
