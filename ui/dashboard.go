@@ -534,9 +534,7 @@ func (d *Dashboard) worker() {
 			shot, tr, chartErr = d.drawChart(v, size, scale)
 			lastChart = time.Now()
 		}
-		fyne.Do(func() {
-			d.applying.Lock()
-			defer d.applying.Unlock()
+		d.do(func() {
 			if snap != nil {
 				d.apply(snap)
 			}
@@ -567,6 +565,15 @@ func (d *Dashboard) done() {
 	d.mu.Unlock()
 }
 
+// do runs f on the UI thread, one result at a time (see applying).
+func (d *Dashboard) do(f func()) {
+	fyne.Do(func() {
+		d.applying.Lock()
+		defer d.applying.Unlock()
+		f()
+	})
+}
+
 // background runs work off the UI thread and applies the function it returns on the UI thread.
 func (d *Dashboard) background(work func(ctx context.Context) func()) {
 	d.mu.Lock()
@@ -576,11 +583,7 @@ func (d *Dashboard) background(work func(ctx context.Context) func()) {
 		defer d.done()
 		apply := work(d.ctx)
 		if apply != nil {
-			fyne.Do(func() {
-				d.applying.Lock()
-				defer d.applying.Unlock()
-				apply()
-			})
+			d.do(apply)
 		}
 	}()
 }

@@ -89,13 +89,13 @@ func TestTablesSortByEveryColumnFilterAndEmptyState(t *testing.T) {
 	)
 	d := newTestDashboard(t, st, Settings{})
 	d.win.Resize(fyne.NewSize(2400, 900)) // every column in view
-	d.waitIdle()
+	idle(d)
 	for c := colName; c < numColumns; c++ {
 		if columnInfo[c].optional {
 			d.setColumn(c, true)
 		}
 	}
-	d.waitIdle()
+	idle(d)
 	tbl := d.tables[stats.ByModel]
 	rows, err := st.Breakdown(context.Background(), stats.ByModel, stats.LastHours(time.Now(), 24), stats.Filter{})
 	if err != nil {
@@ -107,7 +107,7 @@ func TestTablesSortByEveryColumnFilterAndEmptyState(t *testing.T) {
 	for c := colName; c < numColumns; c++ {
 		for range 2 { // first click, then the reverse order
 			test.Tap(header(t, tbl, c))
-			d.waitIdle()
+			idle(d)
 			want := withShares(rows)
 			sortRows(want, tbl.sortCol, tbl.desc)
 			var names []string
@@ -141,7 +141,7 @@ func TestTablesSortByEveryColumnFilterAndEmptyState(t *testing.T) {
 	}
 
 	test.Type(tbl.filter, "-B")
-	d.waitIdle()
+	idle(d)
 	if got := renderedNames(tbl); !slices.Equal(got, []string{"model-b"}) {
 		t.Errorf("filter -B: table shows %v", got)
 	}
@@ -156,7 +156,7 @@ func TestTablesSortByEveryColumnFilterAndEmptyState(t *testing.T) {
 
 	// A range with no records: both tables show the empty state.
 	d.rangeSel.SetSelectedIndex(0)
-	d.waitIdle()
+	idle(d)
 	if st, _ := st.Summary(context.Background(), stats.LastHours(time.Now(), 1), stats.Filter{}); st.Requests != 6 {
 		t.Fatalf("setup: %d records in the last hour", st.Requests)
 	}
@@ -214,7 +214,7 @@ func TestRangeSwitchingChangesTheNumbers(t *testing.T) {
 	}
 	for i, r := range ranges {
 		d.rangeSel.SetSelectedIndex(i)
-		d.waitIdle()
+		idle(d)
 		var n, tokens int64
 		for j, a := range ages {
 			if a < time.Duration(r.Hours)*time.Hour {
@@ -247,7 +247,7 @@ func TestClearOlderThanKeepsNewerRecordsAndRefreshes(t *testing.T) {
 	)
 	d := newTestDashboard(t, st, Settings{})
 	d.rangeSel.SetSelectedIndex(len(ranges) - 1)
-	d.waitIdle()
+	idle(d)
 	if got := d.cards.all[4].text.Tip(); got != "5" {
 		t.Fatalf("all time shows %s requests", got)
 	}
@@ -270,14 +270,14 @@ func TestClearOlderThanKeepsNewerRecordsAndRefreshes(t *testing.T) {
 	radio.SetSelected("Records older than N days")
 	days.SetText("30")
 	test.Tap(button(t, dlg, "Continue"))
-	d.waitIdle()
+	idle(d)
 	confirm := top(t, d)
 	msg := strings.Join(labels(confirm), " ")
 	if !strings.Contains(msg, "4 usage records older than 30 days") || !strings.Contains(msg, "cannot be undone") {
 		t.Fatalf("confirmation says %q", msg)
 	}
 	test.Tap(button(t, confirm, "Delete"))
-	d.waitIdle()
+	idle(d)
 	waitShown(t, d, func(n int64) bool { return n == 2 })
 	if got := d.cards.all[4].text.Tip(); got != "2" {
 		t.Errorf("after clearing: %s requests shown, want 2", got)
@@ -298,7 +298,7 @@ func TestClearOlderThanKeepsNewerRecordsAndRefreshes(t *testing.T) {
 		}
 	})
 	test.Tap(button(t, dlg, "Continue"))
-	d.waitIdle()
+	idle(d)
 	confirm = top(t, d)
 	if msg := strings.Join(labels(confirm), " "); !strings.Contains(msg, "All 2 usage records will be deleted") {
 		t.Fatalf("confirmation says %q", msg)
@@ -357,7 +357,7 @@ func TestOnboardingShowsUntilARecordArrives(t *testing.T) {
 func TestLiveUpdatesCoalesceAndSkipHiddenWindow(t *testing.T) {
 	st := openStore(t)
 	d := newTestDashboard(t, st, Settings{})
-	d.waitIdle()
+	idle(d)
 	// One refresh reads one summary, and one chart redraw one trend: the store's counts tell them apart.
 	before := st.QueryCounts()
 	start := time.Now()
@@ -367,7 +367,7 @@ func TestLiveUpdatesCoalesceAndSkipHiddenWindow(t *testing.T) {
 	}
 	waitShown(t, d, func(got int64) bool { return got == n })
 	elapsed := time.Since(start)
-	d.waitIdle()
+	idle(d)
 	after := st.QueryCounts()
 	loads, charts := int(after.Summaries-before.Summaries), int(after.Trends-before.Trends)
 	if limit := int(elapsed/liveChartGap) + 2; charts > limit {
@@ -389,7 +389,7 @@ func TestLiveUpdatesCoalesceAndSkipHiddenWindow(t *testing.T) {
 
 	// Hidden: records arriving cause no query; showing the window again brings it up to date.
 	d.userClosed() // what the close button does
-	d.waitIdle()
+	idle(d)
 	before = st.QueryCounts()
 	record(t, st, rec(time.Second, "b@x.com", "m", 5, 0, 0))
 	// The window has taken the change once it marks itself stale; only then is "no query" a proof.
@@ -398,7 +398,7 @@ func TestLiveUpdatesCoalesceAndSkipHiddenWindow(t *testing.T) {
 		d.cond.Wait()
 	}
 	d.mu.Unlock()
-	d.waitIdle()
+	idle(d)
 	if got := st.QueryCounts(); got != before {
 		t.Errorf("hidden window queried the store after a change: %+v, before %+v", got, before)
 	}

@@ -71,7 +71,7 @@ func TestEveryNumberIsVisible(t *testing.T) {
 	}
 	// The savings follow the filter.
 	d.toggleFilter(stats.ByModel, "paid")
-	d.waitIdle()
+	idle(d)
 	if len(savedFor.Models) != 1 || savedFor.Models[0] != "paid" {
 		t.Errorf("cache savings asked for %+v", savedFor)
 	}
@@ -95,7 +95,7 @@ func TestEveryNumberIsVisible(t *testing.T) {
 	}
 	for _, c := range []column{colCreation, colReasoning, colHitRate} {
 		d.setColumn(c, true)
-		d.waitIdle()
+		idle(d)
 		header(t, tbl, c)
 	}
 	for _, r := range tbl.rows {
@@ -211,7 +211,7 @@ func TestSmallThings(t *testing.T) {
 		t.Error("the toolbar does not open the first-run panel")
 	}
 	d.ask(true)
-	d.waitIdle()
+	idle(d)
 	if !d.onboard.obj.Visible() {
 		t.Error("a refresh closed the panel the user opened")
 	}
@@ -266,7 +266,7 @@ func TestClearDialogCountsAndNothingToDelete(t *testing.T) {
 			}
 		})
 		test.Tap(button(t, dlg, "Continue"))
-		d.waitIdle()
+		idle(d)
 		return top(t, d)
 	}
 	confirm := open("Records older than N days")

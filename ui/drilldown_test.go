@@ -36,7 +36,7 @@ func clickRow(t *testing.T, d *Dashboard, b *breakdownTable, name string) {
 	t.Helper()
 	pos := fyne.CurrentApp().Driver().AbsolutePositionForObject(cellOf(t, b, name)).Add(fyne.NewPos(20, 10))
 	test.TapCanvas(d.win.Canvas(), pos)
-	d.waitIdle()
+	idle(d)
 }
 
 // selectTab picks a tab by its text in every tab container of the window.
@@ -56,7 +56,7 @@ func selectTab(t *testing.T, d *Dashboard, text string) {
 	if !found {
 		t.Fatalf("no tab %q", text)
 	}
-	d.waitIdle()
+	idle(d)
 }
 
 // rowsOf is a table's rows as name → totals.
@@ -172,7 +172,7 @@ func TestRowClickFiltersTheWholeWindow(t *testing.T) {
 		t.Fatal("no model chip")
 	}
 	test.Tap(remove)
-	d.waitIdle()
+	idle(d)
 	check(stats.Filter{Accounts: []string{"张伟@例子.cn"}}, []string{"account:张伟@例子.cn"})
 
 	// Sources and credentials: one click on their tab, and their rows filter too ("" is "(none)").
@@ -184,7 +184,7 @@ func TestRowClickFiltersTheWholeWindow(t *testing.T) {
 	check(stats.Filter{Accounts: []string{"张伟@例子.cn"}, Sources: []string{""}, Credentials: []string{"b.json"}},
 		[]string{"account:张伟@例子.cn", "source:", "credential:b.json"})
 	test.Tap(button(t, d.chips.obj, "Clear filters"))
-	d.waitIdle()
+	idle(d)
 	check(stats.Filter{}, nil)
 	if d.chips.obj.Visible() {
 		t.Error("the chip bar is shown without a filter")
@@ -217,7 +217,7 @@ func TestColoursStayWithNames(t *testing.T) {
 		t.Fatalf("setup: gemini should lead the last day: %v", d.shot.in.Series)
 	}
 	d.rangeSel.SetSelectedIndex(4) // 7 days: claude leads now
-	d.waitIdle()
+	idle(d)
 	if d.shot.in.Series[0].Name != "claude-sonnet-4-5" {
 		t.Fatalf("setup: claude should lead the week: %v", d.shot.in.Series)
 	}
@@ -231,7 +231,7 @@ func TestColoursStayWithNames(t *testing.T) {
 	}
 	record(t, st, stats.Record{Time: clock.Now(), Account: "c@x", Model: "kimi-k2", InputTokens: 5_000_000})
 	waitShown(t, d, func(n int64) bool { return n == 4 })
-	d.waitIdle()
+	idle(d)
 	for name, sw := range day {
 		if got := swatch(name); got.Color != sw.Color {
 			t.Errorf("%s changed colour from %s to %s when kimi-k2 appeared", name, sw.Color, got.Color)

@@ -43,6 +43,22 @@ func record(t *testing.T, st *stats.Store, recs ...stats.Record) {
 	}
 }
 
+// hold makes the test goroutine the dashboard's UI thread. Under the test driver fyne.Do runs each result
+// on the goroutine that asks, and d.applying keeps those apart; the test holds it while it acts and lets
+// results in only while it waits (idle), as the UI thread takes queued work only when it is free. It is
+// released before the dashboard closes.
+func hold(t testing.TB, d *Dashboard) {
+	d.applying.Lock()
+	t.Cleanup(d.applying.Unlock)
+}
+
+// idle lets the asked refreshes and background jobs run and apply, and returns once they have.
+func idle(d *Dashboard) {
+	d.applying.Unlock()
+	defer d.applying.Lock()
+	d.waitIdle()
+}
+
 // newTestDashboard builds a dashboard on the test driver, shows it and waits for its first refresh.
 func newTestDashboard(t *testing.T, st *stats.Store, s Settings) *Dashboard {
 	t.Helper()
@@ -56,8 +72,9 @@ func newDashboardWith(t *testing.T, deps Deps) *Dashboard {
 	deps.IngestURL, deps.Token = testURL, func() string { return testToken }
 	d := NewDashboard(a, deps)
 	t.Cleanup(d.Close)
+	hold(t, d)
 	d.Show()
-	d.waitIdle()
+	idle(d)
 	return d
 }
 
@@ -148,7 +165,7 @@ func waitShown(t *testing.T, d *Dashboard, cond func(records int64) bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		d.waitIdle()
+		idle(d)
 		d.mu.Lock()
 		n := d.shown
 		d.mu.Unlock()

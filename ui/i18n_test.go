@@ -153,7 +153,7 @@ func TestLanguageFollowsSystemOrSetting(t *testing.T) {
 		t.Errorf("title %q, range %q", d.win.Title(), d.rangeSel.Selected)
 	}
 	test.Tap(button(t, d.win.Content(), "刷新"))
-	d.waitIdle()
+	idle(d)
 	if !slices.Contains(labels(d.onboard.obj), "尚未记录任何用量") {
 		t.Errorf("onboarding in Chinese: %q", labels(d.onboard.obj))
 	}

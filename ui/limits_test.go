@@ -42,8 +42,9 @@ func dashboardAt(t *testing.T, st *stats.Store, s Settings, now time.Time) *Dash
 	d := NewDashboard(a, Deps{Store: st, IngestURL: testURL, Token: func() string { return testToken }, Settings: s,
 		Clock: newFakeClock(now)})
 	t.Cleanup(d.Close)
+	hold(t, d)
 	d.Show()
-	d.waitIdle()
+	idle(d)
 	return d
 }
 
@@ -155,7 +156,7 @@ func TestSettingsEditLimitsAndPrices(t *testing.T) {
 		return nil
 	}}, now)
 	test.Tap(button(t, d.win.Content(), "Settings"))
-	d.waitIdle()
+	idle(d)
 	settings := top(t, d)
 	full := findForm(t, settings)
 	form := &widget.Form{}
@@ -173,7 +174,7 @@ func TestSettingsEditLimitsAndPrices(t *testing.T) {
 		t.Errorf("snapshot line: %v", labels(form.Items[0].Widget))
 	}
 	test.Tap(button(t, form.Items[0].Widget, "Download latest"))
-	d.waitIdle()
+	idle(d)
 	if !slices.Equal(updates, []string{"download"}) {
 		t.Errorf("update calls %v", updates)
 	}
@@ -192,7 +193,7 @@ func TestSettingsEditLimitsAndPrices(t *testing.T) {
 	entries[3].SetText("50, 90%")
 	entries[4].SetText("https://hooks.example.com/t")
 	test.Tap(button(t, dlg, "Save"))
-	d.waitIdle()
+	idle(d)
 	ls, err := st.Limits(ctx)
 	want := stats.Limit{ID: 1, Scope: "account", Name: "a@example.com", Metric: stats.MetricCost, Period: stats.PeriodWeek,
 		Zone: "America/Los_Angeles", Amount: 12_500_000_000, Thresholds: []int{50, 90}, Webhook: "https://hooks.example.com/t"}
@@ -221,7 +222,7 @@ func TestSettingsEditLimitsAndPrices(t *testing.T) {
 	sels[2].SetSelectedIndex(0)
 	entries[2].SetText("1,000,000")
 	test.Tap(button(t, dlg, "Save"))
-	d.waitIdle()
+	idle(d)
 	want = stats.Limit{ID: 1, Scope: stats.ScopeAll, Metric: stats.MetricTokens, Period: stats.PeriodDay,
 		Zone: "America/Los_Angeles", Amount: 1_000_000, Thresholds: []int{50, 90}, Webhook: "https://hooks.example.com/t"}
 	if ls, _ = st.Limits(ctx); len(ls) != 1 || !equalLimits(ls[0], want) {
@@ -230,14 +231,14 @@ func TestSettingsEditLimitsAndPrices(t *testing.T) {
 
 	// A price override for the unpriced model: $0.50 in, $1.25 out per million; history is re-priced.
 	test.Tap(button(t, settingsItem(t, settings, "Price overrides").Widget, "Add override…"))
-	d.waitIdle()
+	idle(d)
 	dlg = top(t, d)
 	entries = textBoxes(findForm(t, dlg))
 	entries[0].SetText("local-llama")
 	entries[1].SetText("0.5")
 	entries[2].SetText("$1.25")
 	test.Tap(button(t, dlg, "Save"))
-	d.waitIdle()
+	idle(d)
 	for deadline := time.Now().Add(10 * time.Second); st.Repricing().Running() && time.Now().Before(deadline); {
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -250,7 +251,7 @@ func TestSettingsEditLimitsAndPrices(t *testing.T) {
 	}
 	// A bad price is refused with a message, and nothing changes.
 	test.Tap(button(t, settingsItem(t, settings, "Price overrides").Widget, "Add override…"))
-	d.waitIdle()
+	idle(d)
 	dlg = top(t, d)
 	entries = textBoxes(findForm(t, dlg))
 	entries[0].SetText("fx-chat")

@@ -27,8 +27,9 @@ func TestSettingsCLIProxyAPI(t *testing.T) {
 	a := test.NewTempApp(t)
 	d := NewDashboard(a, Deps{Store: st, IngestURL: testURL, Token: func() string { return testToken }, Settings: s})
 	t.Cleanup(d.Close)
+	hold(t, d)
 	d.Show()
-	d.waitIdle()
+	idle(d)
 
 	test.Tap(button(t, d.win.Content(), "Settings"))
 	form := findForm(t, top(t, d))

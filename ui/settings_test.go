@@ -35,8 +35,9 @@ func TestSettingsCallTheAppAndHideMissingControls(t *testing.T) {
 	a := test.NewTempApp(t)
 	d := NewDashboard(a, Deps{Store: st, IngestURL: testURL, Token: func() string { return token }, Settings: s})
 	t.Cleanup(d.Close)
+	hold(t, d)
 	d.Show()
-	d.waitIdle()
+	idle(d)
 
 	test.Tap(button(t, d.win.Content(), "Settings"))
 	dlg := top(t, d)
@@ -102,6 +103,7 @@ func TestSettingsCallTheAppAndHideMissingControls(t *testing.T) {
 	// With no settings at all, the dialog says so.
 	d2 := NewDashboard(a, Deps{Store: st, Settings: Settings{OpenDataFolder: func() error { return errors.New("x") }}})
 	t.Cleanup(d2.Close)
+	hold(t, d2)
 	f2 := d2.settingsForm().(*widget.Form)
 	var items2 []string
 	for _, it := range f2.Items {
@@ -161,8 +163,9 @@ func TestSettingsRetentionAndBackups(t *testing.T) {
 	a := test.NewTempApp(t)
 	d := NewDashboard(a, Deps{Store: st, IngestURL: testURL, Token: func() string { return testToken }, Settings: s})
 	t.Cleanup(d.Close)
+	hold(t, d)
 	d.Show()
-	d.waitIdle()
+	idle(d)
 	test.Tap(button(t, d.win.Content(), "Settings"))
 	full := findForm(t, top(t, d))
 	form := &widget.Form{}

@@ -31,7 +31,7 @@ func waitSources(t *testing.T, d *Dashboard, cond func([]stats.Source) bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		d.waitIdle()
+		idle(d)
 		if cond(d.sources.list) {
 			return
 		}
@@ -54,7 +54,7 @@ func TestSourcesTabFollowsTheStore(t *testing.T) {
 	st := openStore(t)
 	d := newTestDashboard(t, st, Settings{})
 	d.sources.tabs.SelectIndex(1)
-	d.waitIdle()
+	idle(d)
 	if !d.sources.empty.Visible() || len(d.sources.list) != 0 {
 		t.Fatal("an empty store shows sources")
 	}
@@ -195,7 +195,7 @@ func TestNamesForAccountsAndKeys(t *testing.T) {
 		OutputTokens: 1, Credential: "key …a1b2"})
 	d := newTestDashboard(t, st, Settings{})
 	d.showAliases()
-	d.waitIdle()
+	idle(d)
 	dlg := top(t, d)
 	var name *widget.SelectEntry
 	var entries []*widget.Entry
@@ -213,7 +213,7 @@ func TestNamesForAccountsAndKeys(t *testing.T) {
 	name.SetText("key …a1b2")
 	entries[len(entries)-1].SetText("work")
 	test.Tap(button(t, dlg, "Save"))
-	d.waitIdle()
+	idle(d)
 	rows, err := st.Breakdown(context.Background(), stats.ByAccount, stats.LastHours(time.Now(), 24*7), stats.Filter{})
 	if err != nil || len(rows) != 1 || rows[0].Name != "work" {
 		t.Fatalf("by account %v %v", rows, err)

@@ -20,7 +20,7 @@ func TestWindowSlidesWithTheClock(t *testing.T) {
 	record(t, st, stats.Record{Time: start.Add(-59*time.Minute - 30*time.Second), Account: "a", Model: "m", InputTokens: 7})
 	d := newDashboardWith(t, Deps{Store: st, Clock: clock})
 	d.rangeSel.SetSelectedIndex(0) // last 1 hour
-	d.waitIdle()
+	idle(d)
 	requests := func() string { return d.cards.byCaption("Requests").text.Text() }
 	if got := requests(); got != "1" {
 		t.Fatalf("the record is 59.5 minutes old: %s requests shown", got)
@@ -32,12 +32,12 @@ func TestWindowSlidesWithTheClock(t *testing.T) {
 	}
 	before := d.refreshes
 	clock.Advance(39 * time.Second)
-	d.waitIdle()
+	idle(d)
 	if d.refreshes != before || requests() != "1" {
 		t.Fatalf("refreshed before the minute: %d refreshes, %s requests", d.refreshes-before, requests())
 	}
 	clock.Advance(time.Second) // hh:mm+1:00: the record is 60.5 minutes old
-	d.waitIdle()
+	idle(d)
 	if got := requests(); got != "0" || d.refreshes != before+1 {
 		t.Errorf("after the minute: %s requests shown (%d refreshes); the record left the last hour", got, d.refreshes-before)
 	}
@@ -45,7 +45,7 @@ func TestWindowSlidesWithTheClock(t *testing.T) {
 	for i := range 3 {
 		_, due := clock.next()
 		clock.Advance(due.Sub(clock.Now()))
-		d.waitIdle()
+		idle(d)
 		if d.refreshes != before+2+int64(i) {
 			t.Fatalf("minute %d: %d refreshes", i+2, d.refreshes-before)
 		}
@@ -54,12 +54,12 @@ func TestWindowSlidesWithTheClock(t *testing.T) {
 	d.userClosed()
 	_, due = clock.next()
 	clock.Advance(due.Sub(clock.Now()))
-	d.waitIdle()
+	idle(d)
 	if got := d.refreshes; got != before+4 {
 		t.Errorf("a hidden window refreshed: %d", got-before)
 	}
 	d.Show()
-	d.waitIdle()
+	idle(d)
 	if got := d.refreshes; got != before+5 {
 		t.Errorf("shown again: %d refreshes, want one more", got-before)
 	}

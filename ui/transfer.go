@@ -150,7 +150,7 @@ func (d *Dashboard) runImport(path string) {
 	progress := func(p transfer.Progress) {
 		if now := time.Now(); now.Sub(shown) >= 100*time.Millisecond {
 			shown = now
-			fyne.Do(func() {
+			d.do(func() {
 				if p.Total > 0 {
 					bar.SetValue(float64(p.Done) / float64(p.Total))
 				}

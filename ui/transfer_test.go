@@ -37,7 +37,7 @@ func TestExportWritesTheRangeShown(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.runExport(f, "out.csv", nil, transfer.CSV, stats.LastHours(time.Now(), 24), d.exportFilter())
-	d.waitIdle()
+	idle(d)
 	if l := labels(top(t, d)); !contains(l, "Wrote 2 records to out.csv.") {
 		t.Fatalf("after the export: %q", l)
 	}
@@ -71,7 +71,7 @@ func TestImportReportsWhatItSkipped(t *testing.T) {
 	}
 	for _, want := range []string{"2 new, 0 already stored, 1 skipped", "0 new, 2 already stored, 1 skipped"} {
 		d.runImport(path)
-		d.waitIdle()
+		idle(d)
 		l := labels(top(t, d))
 		if !contains(l, want) || !contains(l, "Skipped for input_tokens: 1") || !contains(l, "line 3: input_tokens") {
 			t.Fatalf("import report %q, want %q", l, want)

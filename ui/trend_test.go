@@ -46,9 +46,10 @@ func TestChartFollowsCanvasScaleAndToggle(t *testing.T) {
 	clock := newFakeClock(time.Now())
 	d := NewDashboard(a, Deps{Store: st, IngestURL: testURL, Token: func() string { return testToken }, Clock: clock})
 	t.Cleanup(d.Close)
+	hold(t, d)
 	d.win.Resize(fyne.NewSize(1240, 900)) // the first-run panel takes room while the store is empty
 	d.Show()
-	d.waitIdle()
+	idle(d)
 
 	// No data: an image that says so, at the panel's size.
 	img, size := chartPixels(t, d)
@@ -69,7 +70,7 @@ func TestChartFollowsCanvasScaleAndToggle(t *testing.T) {
 	// HiDPI: at scale 2 the image has twice the pixels of the panel, re-rendered after the resize.
 	d.win.Canvas().(test.WindowlessCanvas).SetScale(2)
 	d.win.Resize(fyne.NewSize(1260, 920))
-	d.waitIdle()
+	idle(d)
 	img, size = chartPixels(t, d)
 	if b := img.Bounds(); b.Dx() != int(size.Width*2+0.5) || b.Dy() != int(size.Height*2+0.5) {
 		t.Errorf("scale 2: image %v for a panel of %v", b, size)
@@ -91,7 +92,7 @@ func TestChartFollowsCanvasScaleAndToggle(t *testing.T) {
 	}
 
 	d.trend.dim.SetSelected("Account")
-	d.waitIdle()
+	idle(d)
 	img, _ = chartPixels(t, d)
 	if img == byModel || sameImage(img, byModel) {
 		t.Error("switching to by account did not redraw the chart")
