@@ -37,6 +37,15 @@ func lockDatabase(t *testing.T, path string) *dbWriteLock {
 	return l
 }
 
+// queueRecords are queued records lo to hi-1, a second apart from at.
+func queueRecords(at time.Time, lo, hi int) [][]byte {
+	var out [][]byte
+	for i := lo; i < hi; i++ {
+		out = append(out, queueRecord(i, at.Add(time.Duration(i)*time.Second)))
+	}
+	return out
+}
+
 func (l *dbWriteLock) release() {
 	if l.conn != nil {
 		l.conn.ExecContext(context.Background(), "ROLLBACK")
@@ -73,9 +82,7 @@ func TestCLIProxyAPIKilledBetweenPopAndCommit(t *testing.T) {
 	p := startBinary(t, bin, env, args...)
 	lock := lockDatabase(t, filepath.Join(data, "tokenstats.db"))
 	at := time.Now().Add(-time.Hour).UTC()
-	for i := 0; i < 30; i++ {
-		fake.q.Push(queueRecord(i, at.Add(time.Duration(i)*time.Second)))
-	}
+	fake.q.Push(queueRecords(at, 0, 30)...) // at once: a pop in between would split the batch
 	waitUntil(t, "the binary keeps the popped batch on disk", func() bool {
 		_, err := os.Stat(pending)
 		return err == nil
@@ -98,9 +105,7 @@ func TestCLIProxyAPIKilledBetweenPopAndCommit(t *testing.T) {
 	pops := fake.q.Pops()
 
 	// Restart while the database is still locked, with more records queued.
-	for i := 30; i < 40; i++ {
-		fake.q.Push(queueRecord(i, at.Add(time.Duration(i)*time.Second)))
-	}
+	fake.q.Push(queueRecords(at, 30, 40)...)
 	p = startBinary(t, bin, env, args...)
 	waitUntil(t, "the binary fails to store the kept batch and retries", func() bool {
 		return strings.Contains(p.stderrText(), "storing CLIProxyAPI records failed; retrying")
