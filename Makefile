@@ -51,9 +51,7 @@ bench: build-deps
 
 # The pass-through's cost (issue 10), over loopback against a local fake upstream: the latency it adds
 # to a call and to a stream's first byte (medians of the direct and the pass-through runs), and rounds
-# of 500 concurrent streams (goroutines and heap before and after). Run it alone on a quiet machine.
-# The pass-through's cost (issue 10): added latency of a call and of a stream's first byte over loopback,
-# and 500 concurrent streams (goroutines and heap before and after). Part of make bench.
+# of 500 concurrent streams (goroutines and heap before and after). Part of make bench; run it alone.
 bench-proxy:
 	$(GO) test -run '^$$' -bench 'BenchmarkProxy(Call|FirstByte)' -benchtime 5000x -count 1 ./localapi/
 	$(GO) test -run '^$$' -bench 'BenchmarkProxyConcurrentStreams' -benchtime 10x -count 1 ./localapi/
