@@ -111,6 +111,9 @@ type minuteState struct {
 	// retired is the retention cutoff, a day bucket start (0: none): before it only day and month
 	// rollups answer, and every record counts at the start of its day bucket (docs/retention.md).
 	retired int64
+	// sealed is, per level (hour, day, month), the first bucket whose per-combo rows are still in cube:
+	// those of earlier buckets are in cube_sealed (seal.go).
+	sealed sealMarks
 }
 
 // busyHour is how many records an hour must hold to keep its minute rollups after compaction: an edge

@@ -50,7 +50,7 @@ func (w *writer) clearAll(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	for _, q := range []string{`DELETE FROM usage`, `DELETE FROM rollup`, `DELETE FROM cube`,
-		`DELETE FROM request_ids`, `DELETE FROM sources`, `UPDATE meta SET value = 0 WHERE key = 'records'`,
+		`DELETE FROM cube_sealed`, `DELETE FROM request_ids`, `DELETE FROM sources`, `UPDATE meta SET value = 0 WHERE key = 'records'`,
 		`UPDATE meta SET value = 0 WHERE key = 'retired_before'`} {
 		if _, err := w.conn.ExecContext(ctx, q); err != nil {
 			return 0, fmt.Errorf("clear: %w", err)
@@ -75,7 +75,7 @@ func (w *writer) addCleared(ctx context.Context, sign int) error {
 		cols += fmt.Sprintf("%d * sum(%s)", sign, c)
 	}
 	_, err := w.conn.ExecContext(ctx, `INSERT INTO cleared(combo, `+rollupSums+`) SELECT combo, `+cols+`
-		FROM cube WHERE level = ? GROUP BY combo ON CONFLICT(combo) DO UPDATE SET `+rollupAdd, int(levelMonth))
+		FROM `+cubeLevel+` GROUP BY combo ON CONFLICT(combo) DO UPDATE SET `+rollupAdd, int(levelMonth), int(levelMonth))
 	if err != nil {
 		return fmt.Errorf("keep cleared totals: %w", err)
 	}
@@ -140,7 +140,7 @@ func (w *writer) clearRaw(ctx context.Context, keep, cut int64) (int64, error) {
 	}
 	for _, l := range rollupLevels {
 		cut, start, end := cutAt(l)
-		for _, table := range []string{"rollup", "cube"} {
+		for _, table := range []string{"rollup", cubeTables[0], cubeTables[1]} {
 			if _, err := w.conn.ExecContext(ctx, `DELETE FROM `+table+` WHERE level = ? AND bucket < ?`, int(l), cut); err != nil {
 				return 0, fmt.Errorf("delete rollups: %w", err)
 			}
@@ -167,7 +167,7 @@ func (w *writer) clearRetired(ctx context.Context, keep int64) (int64, error) {
 		return 0, fmt.Errorf("count records: %w", err)
 	}
 	for _, l := range rollupLevels {
-		for _, table := range []string{"rollup", "cube"} {
+		for _, table := range []string{"rollup", cubeTables[0], cubeTables[1]} {
 			if _, err := w.conn.ExecContext(ctx, `DELETE FROM `+table+` WHERE level = ? AND bucket < ?`, int(l), k); err != nil {
 				return 0, fmt.Errorf("delete rollups: %w", err)
 			}
@@ -179,9 +179,9 @@ func (w *writer) clearRetired(ctx context.Context, keep int64) (int64, error) {
 			GROUP BY dim, key`, int(levelMonth), ms, int(levelDay), k, me); err != nil {
 			return 0, fmt.Errorf("sum the month again: %w", err)
 		}
-		if _, err := w.conn.ExecContext(ctx, `INSERT INTO cube(level, combo, bucket, `+rollupSums+`)
-			SELECT ?, combo, ?, `+rollupSumCols+` FROM cube WHERE level = ? AND bucket >= ? AND bucket < ?
-			GROUP BY combo`, int(levelMonth), ms, int(levelDay), k, me); err != nil {
+		if _, err := w.conn.ExecContext(ctx, `INSERT INTO `+w.s.minutes.sealed.table(levelMonth, ms)+`(level, combo, bucket, `+rollupSums+`)
+			SELECT ?, combo, ?, `+rollupSumCols+` FROM `+cubeLevel+` WHERE bucket >= ? AND bucket < ?
+			GROUP BY combo`, int(levelMonth), ms, int(levelDay), int(levelDay), k, me); err != nil {
 			return 0, fmt.Errorf("sum the month again: %w", err)
 		}
 	}

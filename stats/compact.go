@@ -10,7 +10,8 @@ import (
 // Minute compaction: an hour keeps its minute rollups while it is recent; once it has been over for an
 // hour, the writer keeps them only if the hour is busy (see minuteState and docs/decisions.md).
 
-// maybeCompact drops the minute rollups of quiet hours that are over, at most once per compactEvery.
+// maybeCompact drops the minute rollups of quiet hours that are over and seals the per-combo rollups of
+// buckets that are over (seal.go), at most once per compactEvery (sealAgain while sealing is behind).
 func (w *writer) maybeCompact() {
 	now := w.s.now()
 	if now.Before(w.nextCompact) {
@@ -18,8 +19,20 @@ func (w *writer) maybeCompact() {
 	}
 	w.nextCompact = now.Add(compactEvery)
 	ctx := context.Background()
-	if err := w.inTx(ctx, func() error { return w.compact(ctx, now.Unix()) }); err != nil {
-		w.s.log(fmt.Errorf("compact minute rollups: %w", err))
+	var behind bool
+	err := w.inTx(ctx, func() error {
+		if err := w.compact(ctx, now.Unix()); err != nil {
+			return err
+		}
+		var err error
+		behind, err = w.seal(ctx, now.Unix())
+		return err
+	})
+	if err != nil {
+		w.s.log(fmt.Errorf("compact rollups: %w", err))
+	}
+	if behind {
+		w.nextCompact = now.Add(sealAgain)
 	}
 }
 

@@ -54,8 +54,8 @@ func (s *Store) Counters(ctx context.Context, maxNames, maxSeries int) ([]Counte
 	// Every record is in one month bucket of the cube, before the retention cutoff too; what clears
 	// removed is in cleared.
 	rows, err := s.rdb.QueryContext(ctx, `SELECT min(c.id), c.model, c.account, c.source, `+rollupSumCols+`
-		FROM (SELECT combo, `+rollupSums+` FROM cube WHERE level = ? UNION ALL SELECT combo, `+rollupSums+` FROM cleared) t
-		JOIN combos c ON c.id = t.combo GROUP BY c.model, c.account, c.source`, int(levelMonth))
+		FROM (SELECT combo, `+rollupSums+` FROM `+cubeLevel+` UNION ALL SELECT combo, `+rollupSums+` FROM cleared) t
+		JOIN combos c ON c.id = t.combo GROUP BY c.model, c.account, c.source`, int(levelMonth), int(levelMonth))
 	if err != nil {
 		return nil, fmt.Errorf("read lifetime totals: %w", err)
 	}

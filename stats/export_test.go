@@ -5,7 +5,15 @@ import "context"
 // compactNow runs the writer's minute compaction at the store clock, as it runs on its own once a minute.
 func (s *Store) compactNow(ctx context.Context) error {
 	return s.w.submit(ctx, &writeReq{op: func(ctx context.Context, w *writer) (bool, error) {
-		return false, w.compact(ctx, s.now().Unix())
+		if err := w.compact(ctx, s.now().Unix()); err != nil {
+			return false, err
+		}
+		for {
+			behind, err := w.seal(ctx, s.now().Unix())
+			if err != nil || !behind {
+				return false, err
+			}
+		}
 	}})
 }
 

@@ -262,6 +262,7 @@ func TestViewsAgreeWithBruteForce(t *testing.T) {
 				}
 			}
 			check("live", 30)
+			sealedRows(t, s, "while live")
 
 			clock.Store(end.Add(30 * time.Hour).Unix())
 			if err := s.compactNow(ctx); err != nil {
@@ -290,7 +291,8 @@ func TestViewsAgreeWithBruteForce(t *testing.T) {
 			rebuildNow := func() {
 				s.Close()
 				forgetZone(t, path)
-				if s, _, err = Open(path, Options{Location: loc, Pricer: testPricer{}, Now: now, retireChunk: 97}); err != nil {
+				if s, _, err = Open(path, Options{Location: loc, Pricer: testPricer{}, Now: now, retireChunk: 97,
+					sealChunk: 89}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -298,6 +300,13 @@ func TestViewsAgreeWithBruteForce(t *testing.T) {
 			check("after a rebuild", 20)
 			ever := b.all()
 			checkCounters(t, s, ever, "after a rebuild")
+			// A rebuild writes everything to cube; the next compaction seals it again.
+			if err := s.compactNow(ctx); err != nil {
+				t.Fatal(err)
+			}
+			sealedRows(t, s, "after a rebuild")
+			check("sealed again", 10)
+			checkCounters(t, s, ever, "sealed again")
 
 			// Retention: the raw rows before the start of the day holding retireAt go (in chunks of 97
 			// rows), and views answer the days before it whole.
@@ -445,6 +454,27 @@ func randomFilter(rng *rand.Rand, b *bruteForce) Filter {
 		}
 	}
 	return f
+}
+
+// sealedRows fails unless the hour, day and month rollups of buckets over are sealed (seal.go), so
+// that the checks read both tables.
+func sealedRows(t *testing.T, s *Store, what string) {
+	t.Helper()
+	for _, l := range sealLevels {
+		var n, left int64
+		s.minutes.mu.RLock()
+		mark := s.minutes.sealed[l]
+		s.minutes.mu.RUnlock()
+		if err := s.rdb.QueryRow(`SELECT count(*) FROM cube_sealed WHERE level = ?`, int(l)).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.rdb.QueryRow(`SELECT count(*) FROM cube WHERE level = ? AND bucket < ?`, int(l), mark).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		if l != levelMonth && n == 0 || left != 0 || mark != sealTarget(l, s.now().Unix(), s.loc) {
+			t.Fatalf("%s: level %d sealed up to %s with %d rows, %d left behind", what, l, time.Unix(mark, 0), n, left)
+		}
+	}
 }
 
 func checkViews(t *testing.T, s *Store, b *bruteForce, w Window, f Filter, what string) {

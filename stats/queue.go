@@ -71,7 +71,8 @@ type writer struct {
 	// changed (readers see it only once the rows match it).
 	aliasChanged bool
 	minutes      *minuteChange
-	cutoff       *int64 // a new retention cutoff
+	cutoff       *int64     // a new retention cutoff
+	sealed       *sealMarks // new sealed marks (seal.go)
 	// onCommit runs after the open transaction commits (in-memory state that must match the file);
 	// dropped when it rolls back.
 	onCommit []func()
@@ -129,6 +130,7 @@ func newWriter(ctx context.Context, s *Store, db *sql.DB) (*writer, error) {
 	w := &writer{s: s, db: db, conn: conn, reqs: make(chan *writeReq, 1024), done: make(chan struct{}),
 		rb: newRollupBuilder(s.loc)}
 	w.rb.deltas = &w.deltas
+	w.rb.sealed = &s.minutes.sealed // read here only by the goroutine that changes it
 	w.rp.init()
 	if err := w.ins.init(ctx, conn); err != nil {
 		conn.Close()
@@ -337,7 +339,7 @@ func (w *writer) inTx(ctx context.Context, fn func() error) error {
 		}
 	}
 	clear(w.onCommit)
-	w.aliasChanged, w.minutes, w.cutoff, w.onCommit = false, nil, nil, w.onCommit[:0]
+	w.aliasChanged, w.minutes, w.cutoff, w.sealed, w.onCommit = false, nil, nil, nil, w.onCommit[:0]
 	return err
 }
 
@@ -351,8 +353,8 @@ func (w *writer) commit(ctx context.Context) error {
 		}
 		return nil
 	}
-	mc, cut := w.minutes, w.cutoff
-	if mc == nil && cut == nil {
+	mc, cut, sealed := w.minutes, w.cutoff, w.sealed
+	if mc == nil && cut == nil && sealed == nil {
 		return w.s.cache.commitWith(exec, w.deltas, w.opTx)
 	}
 	ms := &w.s.minutes
@@ -366,6 +368,9 @@ func (w *writer) commit(ctx context.Context) error {
 		for _, h := range mc.busy {
 			ms.busy[h] = true
 		}
+	}
+	if sealed != nil {
+		ms.sealed = *sealed
 	}
 	if cut != nil {
 		ms.retired = *cut

@@ -137,14 +137,19 @@ func (w *writer) retireStep(ctx context.Context, target int64) (more, changed bo
 				return true, false, 0, nil
 			}
 		}
-		res, err := w.conn.ExecContext(ctx, `DELETE FROM cube WHERE (level, bucket, combo) IN
-			(SELECT level, bucket, combo FROM cube WHERE level = ? AND bucket < ? LIMIT ?)`, int(l), cut, budget)
-		if err != nil {
-			return false, false, 0, fmt.Errorf("retire rollups: %w", err)
-		}
-		n, _ := res.RowsAffected()
-		if budget -= n; budget == 0 {
-			return true, false, 0, nil
+		// cube_sealed is keyed combo first: its old rows are found combo by combo.
+		for _, q := range []string{`DELETE FROM cube WHERE (level, bucket, combo) IN
+			(SELECT level, bucket, combo FROM cube WHERE level = ? AND bucket < ? LIMIT ?)`,
+			`DELETE FROM cube_sealed WHERE (level, combo, bucket) IN (SELECT level, combo, bucket FROM cube_sealed
+			WHERE level = ? AND combo IN (SELECT id FROM combos) AND bucket < ? LIMIT ?)`} {
+			res, err := w.conn.ExecContext(ctx, q, int(l), cut, budget)
+			if err != nil {
+				return false, false, 0, fmt.Errorf("retire rollups: %w", err)
+			}
+			n, _ := res.RowsAffected()
+			if budget -= n; budget == 0 {
+				return true, false, 0, nil
+			}
 		}
 	}
 	if _, err := w.conn.ExecContext(ctx, `DELETE FROM busy_hours WHERE bucket < ?`, cut); err != nil {

@@ -108,6 +108,15 @@ var migrations = []string{
 		thresholds TEXT NOT NULL, webhook TEXT NOT NULL);
 	CREATE TABLE limit_alerts(limit_id INTEGER NOT NULL, period INTEGER NOT NULL, threshold INTEGER NOT NULL,
 		at INTEGER NOT NULL, PRIMARY KEY(limit_id, period, threshold)) WITHOUT ROWID;`,
+	// 5: sealed per-combo rollups (seal.go). The hour, day and month rows of the cube whose buckets are
+	// over move to cube_sealed, keyed combo first, so a filtered query seeks its combos' rows instead
+	// of reading every combo of every bucket. sealed_<level> is the first bucket still in cube.
+	`CREATE TABLE cube_sealed(level INTEGER NOT NULL, combo INTEGER NOT NULL, bucket INTEGER NOT NULL,
+		requests INTEGER NOT NULL, input INTEGER NOT NULL, output INTEGER NOT NULL, cached INTEGER NOT NULL,
+		reasoning INTEGER NOT NULL, cache_creation INTEGER NOT NULL, cost INTEGER NOT NULL,
+		unpriced INTEGER NOT NULL, agent_cost INTEGER NOT NULL, agent_requests INTEGER NOT NULL,
+		PRIMARY KEY(level, combo, bucket)) WITHOUT ROWID;
+	INSERT INTO meta(key, value) VALUES ('sealed_2', 0), ('sealed_3', 0), ('sealed_4', 0);`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

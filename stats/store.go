@@ -45,6 +45,9 @@ type Options struct {
 	// retireChunk bounds the rows one retirement transaction deletes (0: retireChunk); tests make it
 	// small to retire in many parts.
 	retireChunk int
+	// sealChunk bounds the rows one sealing step moves (0: sealBudget); tests make it small to seal in
+	// many steps.
+	sealChunk int
 	// repriceChunk fixes how many records one re-pricing transaction checks (0: it adapts), and
 	// beforeReprice runs before each: tests pause re-pricing half-way with them.
 	repriceChunk  int
@@ -79,7 +82,7 @@ type Store struct {
 		gen     int // counts dropCompare calls: a comparison began before one is stale
 	}
 
-	retireChunk int
+	retireChunk, sealChunk int
 
 	stopRetain func()
 	retainDone chan struct{}
@@ -204,9 +207,12 @@ func open(path string, opt Options) (*Store, error) {
 		}
 	}
 	s := &Store{path: path, loc: opt.Location, rdb: rdb, pricer: opt.Pricer, now: opt.Now, logger: opt.Logger,
-		retireChunk: opt.retireChunk}
+		retireChunk: opt.retireChunk, sealChunk: opt.sealChunk}
 	if s.retireChunk <= 0 {
 		s.retireChunk = retireChunk
+	}
+	if s.sealChunk <= 0 {
+		s.sealChunk = sealBudget
 	}
 	s.shown.Store(pricerBox{opt.Pricer})
 	if err := loadMinuteState(ctx, rdb, &s.minutes); err != nil {

@@ -176,39 +176,55 @@ func (s *Store) visitRollup(ctx context.Context, p piece, d Dimension, grouped b
 }
 
 // visitCombos reads a piece of raw rows or of the per-combo rollups, per combo, and reports each kept
-// combo's totals under its name in every dimension asked. A rollup piece names its buckets, so with few
-// combos SQLite seeks each (bucket, combo) row instead of reading every combo of every bucket.
+// combo's totals under its name in every dimension asked. The sealed buckets of a rollup piece are read
+// combo by combo from cube_sealed; the others (the last hours, days and month) from cube, naming the
+// buckets, so with few combos SQLite seeks each (bucket, combo) row instead of reading every combo of
+// every bucket. Raw rows are read by time.
 func (s *Store) visitCombos(ctx context.Context, p piece, sel *selection, dims []Dimension, grouped bool,
 	combos map[int64]combo, fn visitFn) error {
-	var q string
-	var args []any
-	if p.lvl != levelRaw {
-		buckets := bucketsOf(p.lvl, p.lo, p.hi, s.loc)
-		if len(buckets) == 0 {
-			return nil
-		}
-		where := ` FROM cube WHERE level = ? AND bucket IN (` + joinInts(buckets) + `)`
-		if !sel.dense {
-			where += ` AND ` + sel.in
-		}
-		args = []any{int(p.lvl)}
-		if grouped {
-			q = `SELECT combo, ` + rollupSumCols + where + ` GROUP BY combo`
-		} else {
-			q = `SELECT bucket, combo, ` + rollupSums + where
-		}
-	} else {
-		args = []any{p.lo << seqBits, p.hi << seqBits}
+	cols := `SELECT bucket, combo, ` + rollupSums
+	if grouped {
+		cols = `SELECT combo, ` + rollupSumCols
+	}
+	groupBy := ""
+	if grouped {
+		groupBy = ` GROUP BY combo`
+	}
+	if p.lvl == levelRaw {
 		where := ` FROM usage WHERE id >= ? AND id < ?`
 		if sel != nil {
 			where += ` AND ` + sel.in
 		}
+		q := `SELECT id >> ` + strconv.Itoa(seqBits) + `, combo, ` + rawRowCols + where
 		if grouped {
-			q = `SELECT combo, ` + rawSumCols + where + ` GROUP BY combo`
-		} else {
-			q = `SELECT id >> ` + strconv.Itoa(seqBits) + `, combo, ` + rawRowCols + where
+			q = `SELECT combo, ` + rawSumCols + where + groupBy
 		}
+		return s.readCombos(ctx, q, []any{p.lo << seqBits, p.hi << seqBits}, p, sel, dims, grouped, combos, fn)
 	}
+	lo := p.lo
+	if cut := s.minutes.sealed[p.lvl]; p.lvl >= levelHour && lo < cut {
+		hi := min(p.hi, cut)
+		q := cols + ` FROM cube_sealed WHERE level = ? AND ` + sel.in + ` AND bucket >= ? AND bucket < ?` + groupBy
+		if err := s.readCombos(ctx, q, []any{int(p.lvl), lo, hi}, p, nil, dims, grouped, combos, fn); err != nil {
+			return err
+		}
+		lo = hi
+	}
+	buckets := bucketsOf(p.lvl, lo, p.hi, s.loc)
+	if len(buckets) == 0 {
+		return nil
+	}
+	where := ` FROM cube WHERE level = ? AND bucket IN (` + joinInts(buckets) + `)`
+	if !sel.dense {
+		where += ` AND ` + sel.in
+	}
+	return s.readCombos(ctx, cols+where+groupBy, []any{int(p.lvl)}, p, sel, dims, grouped, combos, fn)
+}
+
+// readCombos runs a visitCombos query: rows of (bucket when not grouped,) combo and the ten sums. A dense
+// selection's combos are picked here.
+func (s *Store) readCombos(ctx context.Context, q string, args []any, p piece, sel *selection, dims []Dimension,
+	grouped bool, combos map[int64]combo, fn visitFn) error {
 	// Combos that the caches do not know yet (stored after the query began) are looked up only after
 	// the rows are closed: loading them needs a read connection, and this read holds one already.
 	type later struct {

@@ -78,7 +78,8 @@ func rebuild(ctx context.Context, conn *sql.Conn, loc *time.Location, now int64,
 			fmt.Sprintf(`CREATE TEMP TABLE retired_dims AS SELECT dim, bucket, key, %s FROM rollup
 				WHERE level = %d AND bucket < %d`, rollupSums, levelDay, cut),
 			fmt.Sprintf(`CREATE TEMP TABLE retired_cube AS SELECT combo, bucket, %s FROM cube
-				WHERE level = %d AND bucket < %d`, rollupSums, levelDay, cut),
+				WHERE level = %d AND bucket < %d UNION ALL SELECT combo, bucket, %s FROM cube_sealed
+				WHERE level = %d AND bucket < %d`, rollupSums, levelDay, cut, rollupSums, levelDay, cut),
 		} {
 			if _, err := conn.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("keep retired days: %w", err)
@@ -86,10 +87,13 @@ func rebuild(ctx context.Context, conn *sql.Conn, loc *time.Location, now int64,
 		}
 		defer conn.ExecContext(ctx, `DROP TABLE IF EXISTS temp.retired_dims; DROP TABLE IF EXISTS temp.retired_cube`)
 	}
-	for _, q := range []string{`DELETE FROM rollup`, `DELETE FROM cube`, `DELETE FROM busy_hours`} {
+	for _, q := range []string{`DELETE FROM rollup`, `DELETE FROM cube`, `DELETE FROM cube_sealed`, `DELETE FROM busy_hours`} {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			return err
 		}
+	}
+	if err := unseal(ctx, conn); err != nil { // the builder writes everything to cube; sealing starts over
+		return err
 	}
 	b := newRollupBuilder(loc)
 	defer b.close()
@@ -204,6 +208,9 @@ func loadMinuteState(ctx context.Context, db *sql.DB, ms *minuteState) error {
 	}
 	if err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'retired_before'`).Scan(&ms.retired); err != nil {
 		return fmt.Errorf("read retention cutoff: %w", err)
+	}
+	if err := loadSealMarks(ctx, db, &ms.sealed); err != nil {
+		return err
 	}
 	rows, err := db.QueryContext(ctx, `SELECT bucket FROM busy_hours`)
 	if err != nil {
