@@ -87,7 +87,7 @@ func (s *Store) visit(ctx context.Context, lo, hi int64, o visitOpts, fn visitFn
 		}
 		var err error
 		if p.lvl == levelRaw || sel != nil {
-			err = s.visitCombos(ctx, p, sel, dims, grouped, combos, fn)
+			err = s.visitCombos(ctx, p, sel, dims, grouped, o.metrics, combos, fn)
 		} else {
 			cached := false
 			if o.metrics && sel == nil && (p.lvl == levelHour || p.lvl == levelDay) {
@@ -180,7 +180,7 @@ func (s *Store) visitRollup(ctx context.Context, p piece, d Dimension, grouped b
 // combo by combo from cube_sealed; the others (the last hours, days and month) from cube, naming the
 // buckets, so with few combos SQLite seeks each (bucket, combo) row instead of reading every combo of
 // every bucket. Raw rows are read by time.
-func (s *Store) visitCombos(ctx context.Context, p piece, sel *selection, dims []Dimension, grouped bool,
+func (s *Store) visitCombos(ctx context.Context, p piece, sel *selection, dims []Dimension, grouped, metrics bool,
 	combos map[int64]combo, fn visitFn) error {
 	cols := `SELECT bucket, combo, ` + rollupSums
 	if grouped {
@@ -204,8 +204,14 @@ func (s *Store) visitCombos(ctx context.Context, p piece, sel *selection, dims [
 	lo := p.lo
 	if cut := s.minutes.sealed[p.lvl]; p.lvl >= levelHour && lo < cut {
 		hi := min(p.hi, cut)
-		q := cols + ` FROM cube_sealed WHERE level = ? AND ` + sel.in + ` AND bucket >= ? AND bucket < ?` + groupBy
-		if err := s.readCombos(ctx, q, []any{int(p.lvl), lo, hi}, p, nil, dims, grouped, combos, fn); err != nil {
+		var err error
+		if !grouped && metrics && len(dims) == 1 {
+			err = s.readTrend(ctx, p.lvl, lo, hi, sel, dims[0], fn)
+		} else {
+			q := cols + ` FROM cube_sealed WHERE level = ? AND ` + sel.in + ` AND bucket >= ? AND bucket < ?` + groupBy
+			err = s.readCombos(ctx, q, []any{int(p.lvl), lo, hi}, p, nil, dims, grouped, combos, fn)
+		}
+		if err != nil {
 			return err
 		}
 		lo = hi
@@ -219,6 +225,33 @@ func (s *Store) visitCombos(ctx context.Context, p piece, sel *selection, dims [
 		where += ` AND ` + sel.in
 	}
 	return s.readCombos(ctx, cols+where+groupBy, []any{int(p.lvl)}, p, sel, dims, grouped, combos, fn)
+}
+
+// readTrend reads what a trend needs of sealed buckets [lo, hi) of level l: per bucket and name of d,
+// the requests, tokens and cost, summed by SQLite, so one row comes back per bucket and name rather than
+// per bucket and combo. The tokens come as input tokens: Metric.of reads only their total.
+func (s *Store) readTrend(ctx context.Context, l level, lo, hi int64, sel *selection, d Dimension, fn visitFn) error {
+	col := `c.` + d.String()
+	rows, err := s.rdb.QueryContext(ctx, `SELECT t.bucket, `+col+`, sum(t.requests), sum(t.input + t.output), sum(t.cost)
+		FROM cube_sealed t JOIN combos c ON c.id = t.combo WHERE t.level = ? AND t.`+sel.in+`
+		AND t.bucket >= ? AND t.bucket < ? GROUP BY t.bucket, `+col, int(l), lo, hi)
+	if err != nil {
+		return fmt.Errorf("read usage: %w", err)
+	}
+	defer rows.Close()
+	var t Totals
+	var bucket, key, cost int64
+	for rows.Next() {
+		if err := rows.Scan(&bucket, &key, &t.Requests, &t.InputTokens, &cost); err != nil {
+			return fmt.Errorf("read usage: %w", err)
+		}
+		t.Cost = Money(cost)
+		fn(d, bucket, key, &t)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read usage: %w", err)
+	}
+	return nil
 }
 
 // readCombos runs a visitCombos query: rows of (bucket when not grouped,) combo and the ten sums. A dense
