@@ -179,7 +179,7 @@ func (w *writer) clearRetired(ctx context.Context, keep int64) (int64, error) {
 			GROUP BY dim, key`, int(levelMonth), ms, int(levelDay), k, me); err != nil {
 			return 0, fmt.Errorf("sum the month again: %w", err)
 		}
-		if _, err := w.conn.ExecContext(ctx, `INSERT INTO `+w.s.minutes.sealed.table(levelMonth, ms)+`(level, combo, bucket, `+rollupSums+`)
+		if _, err := w.conn.ExecContext(ctx, `INSERT INTO cube(level, combo, bucket, `+rollupSums+`)
 			SELECT ?, combo, ?, `+rollupSumCols+` FROM `+cubeLevel+` WHERE bucket >= ? AND bucket < ?
 			GROUP BY combo`, int(levelMonth), ms, int(levelDay), int(levelDay), k, me); err != nil {
 			return 0, fmt.Errorf("sum the month again: %w", err)

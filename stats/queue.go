@@ -130,7 +130,6 @@ func newWriter(ctx context.Context, s *Store, db *sql.DB) (*writer, error) {
 	w := &writer{s: s, db: db, conn: conn, reqs: make(chan *writeReq, 1024), done: make(chan struct{}),
 		rb: newRollupBuilder(s.loc)}
 	w.rb.deltas = &w.deltas
-	w.rb.sealed = &s.minutes.sealed // read here only by the goroutine that changes it
 	w.rp.init()
 	if err := w.ins.init(ctx, conn); err != nil {
 		conn.Close()

@@ -15,17 +15,14 @@ type rollupBuilder struct {
 	loc *time.Location
 	// fine holds the records added since the last write per combo and finest bucket (a minute, or an
 	// hour whose minutes are not kept): one map update per record; write expands them into every level.
-	fine     map[cubeKey]*Totals
-	dims     map[dimKey]*Totals
-	cube     map[cubeKey]*Totals
-	last     [levelMonth + 1]struct{ start, end int64 } // the last bucket of each level: batches share them
-	maxKeys  int                                        // write out when the maps hold this many keys
-	dimUp    multiStmt
-	cubeUp   multiStmt
-	sealedUp multiStmt
-	// sealed says which per-combo rows go to cube_sealed (seal.go); nil: all go to cube.
-	sealed *sealMarks
-	args   []any
+	fine    map[cubeKey]*Totals
+	dims    map[dimKey]*Totals
+	cube    map[cubeKey]*Totals
+	last    [levelMonth + 1]struct{ start, end int64 } // the last bucket of each level: batches share them
+	maxKeys int                                        // write out when the maps hold this many keys
+	dimUp   multiStmt
+	cubeUp  multiStmt
+	args    []any
 	// deltas, when not nil, collects the per-dimension hour and day changes for the trend cache.
 	deltas *[]rollupDelta
 }
@@ -64,9 +61,6 @@ func newRollupBuilder(loc *time.Location) *rollupBuilder {
 		cubeUp: multiStmt{head: `INSERT INTO cube(level, bucket, combo, ` + rollupSums + `) VALUES `,
 			group: "(?,?,?,?,?,?,?,?,?,?,?,?,?)", sep: ",",
 			tail: ` ON CONFLICT(level, bucket, combo) DO UPDATE SET ` + rollupAdd},
-		sealedUp: multiStmt{head: `INSERT INTO cube_sealed(level, bucket, combo, ` + rollupSums + `) VALUES `,
-			group: "(?,?,?,?,?,?,?,?,?,?,?,?,?)", sep: ",",
-			tail: ` ON CONFLICT(level, combo, bucket) DO UPDATE SET ` + rollupAdd},
 	}
 	b.reset()
 	return b
@@ -84,7 +78,6 @@ func (b *rollupBuilder) reset() {
 func (b *rollupBuilder) close() {
 	b.dimUp.close()
 	b.cubeUp.close()
-	b.sealedUp.close()
 }
 
 func (b *rollupBuilder) bucket(l level, ts int64) int64 {
@@ -175,28 +168,18 @@ func (b *rollupBuilder) write(ctx context.Context, conn *sql.Conn, combos func(i
 			return err
 		}
 	}
-	// Rows of sealed buckets (records that came late) go to cube_sealed, the rest to cube.
-	for _, sealed := range []bool{false, true} {
-		up := &b.cubeUp
-		if sealed {
-			up = &b.sealedUp
-		}
-		for k, t := range b.cube {
-			if b.sealed.has(k.lvl, k.bucket) != sealed {
-				continue
-			}
-			b.args = append(b.args, int(k.lvl), k.bucket, k.combo)
-			sums(t)
-			if n++; n == chunk {
-				if err := put(up); err != nil {
-					return err
-				}
-			}
-		}
-		if n > 0 {
-			if err := put(up); err != nil {
+	for k, t := range b.cube {
+		b.args = append(b.args, int(k.lvl), k.bucket, k.combo)
+		sums(t)
+		if n++; n == chunk {
+			if err := put(&b.cubeUp); err != nil {
 				return err
 			}
+		}
+	}
+	if n > 0 {
+		if err := put(&b.cubeUp); err != nil {
+			return err
 		}
 	}
 	b.reset()

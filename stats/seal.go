@@ -9,44 +9,31 @@ import (
 	"time"
 )
 
-// Sealing: the per-combo rollups live in two tables. cube is keyed bucket first, so a commit writes into
-// the few pages of the current buckets; cube_sealed is keyed combo first, so a filtered query reads only
-// its combos' rows (one account's or one model's hours over a month are a few thousand rows, where the
-// buckets read whole are every combo's). Once a bucket has been over for sealLag, the writer moves its
-// rows from cube to cube_sealed, a budget at a time; a record that arrives later for a sealed bucket
-// goes straight to cube_sealed. Which buckets are sealed is the minute state's sealed marks, published
-// with the commit that moves them, so a query never reads a bucket in one table that has left it.
-// docs/decisions.md ("Sealed per-combo rollups") has the measurements.
+// Sealing: the per-combo rollups live in two tables. Every write goes to cube, keyed bucket first, so a
+// commit writes into the few pages of the buckets it touches. cube_sealed holds the same rows keyed combo
+// first, so a filtered query reads only its combos' rows (one model's hours over a month are a few
+// thousand rows, where the buckets read whole are every combo's). Once a bucket has been over for
+// sealLag, the writer's compaction merges its rows from cube into cube_sealed, a budget at a time, and
+// with them whatever arrived since for buckets already sealed (late records, the deltas of a re-pricing).
+// So a sealed bucket's totals are its cube_sealed rows plus any cube rows not yet merged: a query reads
+// both. The merge commits under the minute state's lock, so no query reads a row in one table and then
+// again, or not at all, in the other. docs/decisions.md ("Sealed per-combo rollups") has the measurements.
 
-// A new file seals at its first compaction, right after its first write; from then on what it is given
-// of the past (an import, a benchmark's year) is written sealed.
-
-// sealMarks holds, per level, the first bucket whose per-combo rows are still in cube (0: none sealed).
-// Only the hour, day and month levels seal; minute rows stay in cube until compaction drops them.
+// sealMarks holds, per level, the bucket before which cube_sealed may hold rows (0: none). Only the hour,
+// day and month levels seal; minute rows stay in cube until compaction drops them.
 type sealMarks [levelMonth + 1]int64
 
 var sealLevels = [...]level{levelHour, levelDay, levelMonth}
 
 const (
 	// sealLag is how long a bucket is over before it is sealed: records a few minutes late still find
-	// their bucket in cube, where writing costs least.
+	// their bucket in cube alone.
 	sealLag = 2 * time.Hour
-	// sealBudget is how many rows one step moves; a file from before schema 5 catches up a step every
-	// sealAgain, so the writer is never held long (about 0.3 s a step here).
+	// sealBudget is how many rows one step merges; a file from before schema 5, or one that was just
+	// re-priced, catches up a step every sealAgain, so the writer is never held long.
 	sealBudget = 100000
 	sealAgain  = 5 * time.Second
 )
-
-// has reports whether the per-combo row of level l and the bucket starting at b is sealed.
-func (m *sealMarks) has(l level, b int64) bool { return m != nil && l >= levelHour && b < m[l] }
-
-// table is the table that holds the per-combo row of level l and the bucket starting at b.
-func (m *sealMarks) table(l level, b int64) string {
-	if m.has(l, b) {
-		return "cube_sealed"
-	}
-	return "cube"
-}
 
 // sealTarget is the first bucket of level l that is not over for sealLag at now.
 func sealTarget(l level, now int64, loc *time.Location) int64 {
@@ -65,33 +52,42 @@ func loadSealMarks(ctx context.Context, db *sql.DB, m *sealMarks) error {
 	return nil
 }
 
-// seal moves up to sealBudget rows of buckets that are over from cube to cube_sealed, whole buckets,
-// oldest first, in the writer's transaction; the new marks are published with its commit. It reports
-// whether rows are left to move.
+// seal merges up to the budget's rows of buckets that are over from cube into cube_sealed, whole
+// buckets, oldest first, in the writer's transaction; the marks and the merge are published with its
+// commit. It reports whether rows are left to merge.
 func (w *writer) seal(ctx context.Context, now int64) (behind bool, err error) {
 	marks := w.s.minutes.sealed // only this goroutine changes it
 	if w.sealed != nil {
 		marks = *w.sealed // a step earlier in this transaction
 	}
-	budget, moved := int64(w.s.sealChunk), false
+	budget, merged := int64(w.s.sealChunk), false
 	for _, l := range sealLevels {
-		from, to := marks[l], sealTarget(l, now, w.s.loc)
-		if from >= to {
-			continue
-		}
+		to := sealTarget(l, now, w.s.loc)
 		if budget <= 0 {
 			behind = true
 			break
 		}
 		// The bucket of the row past the budget ends the step (or, when one bucket holds more than the
-		// budget, the bucket after it).
+		// budget, the bucket after it). Rows before to are few once the file is sealed: the bucket just
+		// over, and what came late.
 		upto := to
-		var b int64
-		err := w.conn.QueryRowContext(ctx, `SELECT bucket FROM cube WHERE level = ? AND bucket >= ? AND bucket < ?
-			ORDER BY bucket LIMIT 1 OFFSET ?`, int(l), from, to, budget).Scan(&b)
+		var first, b int64
+		err := w.conn.QueryRowContext(ctx, `SELECT bucket FROM cube WHERE level = ? AND bucket < ? ORDER BY bucket LIMIT 1`,
+			int(l), to).Scan(&first)
+		if errors.Is(err, sql.ErrNoRows) {
+			if marks[l] < to {
+				marks[l], merged = to, true
+			}
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("seal rollups: %w", err)
+		}
+		err = w.conn.QueryRowContext(ctx, `SELECT bucket FROM cube WHERE level = ? AND bucket < ?
+			ORDER BY bucket LIMIT 1 OFFSET ?`, int(l), to, budget).Scan(&b)
 		switch {
 		case err == nil:
-			if upto = b; upto <= from {
+			if upto = b; upto <= first {
 				_, upto = span(l, b, w.s.loc)
 			}
 			behind = true
@@ -99,25 +95,26 @@ func (w *writer) seal(ctx context.Context, now int64) (behind bool, err error) {
 			return false, fmt.Errorf("seal rollups: %w", err)
 		}
 		res, err := w.conn.ExecContext(ctx, `INSERT INTO cube_sealed(level, combo, bucket, `+rollupSums+`)
-			SELECT level, combo, bucket, `+rollupSums+` FROM cube WHERE level = ? AND bucket >= ? AND bucket < ?
-			ORDER BY combo, bucket ON CONFLICT(level, combo, bucket) DO UPDATE SET `+rollupAdd, int(l), from, upto)
+			SELECT level, combo, bucket, `+rollupSums+` FROM cube WHERE level = ? AND bucket < ?
+			ORDER BY combo, bucket ON CONFLICT(level, combo, bucket) DO UPDATE SET `+rollupAdd, int(l), upto)
 		if err != nil {
 			return false, fmt.Errorf("seal rollups: %w", err)
 		}
 		n, _ := res.RowsAffected()
-		if _, err := w.conn.ExecContext(ctx, `DELETE FROM cube WHERE level = ? AND bucket >= ? AND bucket < ?`,
-			int(l), from, upto); err != nil {
+		if _, err := w.conn.ExecContext(ctx, `DELETE FROM cube WHERE level = ? AND bucket < ?`, int(l), upto); err != nil {
 			return false, fmt.Errorf("seal rollups: %w", err)
 		}
-		if _, err := w.conn.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = ?`, upto, sealKey(l)); err != nil {
-			return false, fmt.Errorf("seal rollups: %w", err)
-		}
-		marks[l], budget, moved = upto, budget-n, true
+		marks[l], budget, merged = max(marks[l], upto), budget-n, true
 		if upto < to {
 			break
 		}
 	}
-	if moved {
+	if merged {
+		for _, l := range sealLevels {
+			if _, err := w.conn.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = ?`, marks[l], sealKey(l)); err != nil {
+				return false, fmt.Errorf("seal rollups: %w", err)
+			}
+		}
 		w.sealed = &marks
 	}
 	return behind, nil

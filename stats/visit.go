@@ -177,9 +177,10 @@ func (s *Store) visitRollup(ctx context.Context, p piece, d Dimension, grouped b
 
 // visitCombos reads a piece of raw rows or of the per-combo rollups, per combo, and reports each kept
 // combo's totals under its name in every dimension asked. The sealed buckets of a rollup piece are read
-// combo by combo from cube_sealed; the others (the last hours, days and month) from cube, naming the
-// buckets, so with few combos SQLite seeks each (bucket, combo) row instead of reading every combo of
-// every bucket. Raw rows are read by time.
+// combo by combo from cube_sealed, and the whole piece from cube, which holds the buckets not yet sealed
+// and what has not yet been merged into the sealed ones (seal.go): little, so it is read by bucket range.
+// Minute pieces name their buckets, so with few combos SQLite seeks each (bucket, combo) row instead of
+// reading every combo of every bucket. Raw rows are read by time.
 func (s *Store) visitCombos(ctx context.Context, p piece, sel *selection, dims []Dimension, grouped, metrics bool,
 	combos map[int64]combo, fn visitFn) error {
 	cols := `SELECT bucket, combo, ` + rollupSums
@@ -201,22 +202,27 @@ func (s *Store) visitCombos(ctx context.Context, p piece, sel *selection, dims [
 		}
 		return s.readCombos(ctx, q, []any{p.lo << seqBits, p.hi << seqBits}, p, sel, dims, grouped, combos, fn)
 	}
-	lo := p.lo
-	if cut := s.minutes.sealed[p.lvl]; p.lvl >= levelHour && lo < cut {
-		hi := min(p.hi, cut)
-		var err error
-		if !grouped && metrics && len(dims) == 1 {
-			err = s.readTrend(ctx, p.lvl, lo, hi, sel, dims[0], fn)
-		} else {
-			q := cols + ` FROM cube_sealed WHERE level = ? AND ` + sel.in + ` AND bucket >= ? AND bucket < ?` + groupBy
-			err = s.readCombos(ctx, q, []any{int(p.lvl), lo, hi}, p, nil, dims, grouped, combos, fn)
+	if p.lvl >= levelHour {
+		if cut := s.minutes.sealed[p.lvl]; p.lo < cut {
+			hi := min(p.hi, cut)
+			var err error
+			if !grouped && metrics && len(dims) == 1 {
+				err = s.readTrend(ctx, p.lvl, p.lo, hi, sel, dims[0], fn)
+			} else {
+				q := cols + ` FROM cube_sealed WHERE level = ? AND ` + sel.in + ` AND bucket >= ? AND bucket < ?` + groupBy
+				err = s.readCombos(ctx, q, []any{int(p.lvl), p.lo, hi}, p, nil, dims, grouped, combos, fn)
+			}
+			if err != nil {
+				return err
+			}
 		}
-		if err != nil {
-			return err
+		where := ` FROM cube WHERE level = ? AND bucket >= ? AND bucket < ?`
+		if !sel.dense {
+			where += ` AND ` + sel.in
 		}
-		lo = hi
+		return s.readCombos(ctx, cols+where+groupBy, []any{int(p.lvl), p.lo, p.hi}, p, sel, dims, grouped, combos, fn)
 	}
-	buckets := bucketsOf(p.lvl, lo, p.hi, s.loc)
+	buckets := bucketsOf(p.lvl, p.lo, p.hi, s.loc)
 	if len(buckets) == 0 {
 		return nil
 	}
