@@ -132,3 +132,23 @@ func runHeadless(cfg Config, getenv func(string) string, stdout, stderr io.Write
 func announce(stdout io.Writer, core *Core) {
 	fmt.Fprintf(stdout, "Token Stats %s listening on %s (data: %s)\n", Version(), core.URL, core.Config.DataDir)
 }
+
+// parseCommand parses a command's flags. When ok is false the command ends with code: 0 after --help,
+// 2 after a bad flag, which the flag set has already explained.
+func parseCommand(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 2, false
+	}
+	return 0, true
+}
+
+// usageError says what is wrong with a command's arguments and where its flags are described, and gives
+// the exit code for it.
+func usageError(stderr io.Writer, command, format string, a ...any) int {
+	fmt.Fprintf(stderr, "tokenstats %s: %s\n", command, fmt.Sprintf(format, a...))
+	fmt.Fprintf(stderr, "run 'tokenstats %s --help' for the flags\n", command)
+	return 2
+}

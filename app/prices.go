@@ -152,11 +152,8 @@ func runPrices(cfg Config, args []string, getenv func(string) string, stdout, st
 	}
 	file := fs.String("file", "", "read the table from this `file` (LiteLLM's JSON, optionally gzip-compressed)")
 	url := fs.String("url", "", "download the table from this `URL` (default: LiteLLM's file on GitHub)")
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseCommand(fs, args[1:]); !ok {
+		return code
 	}
 	if *file != "" && *url != "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "tokenstats prices update: give --file or --url, not both, and no other argument")

@@ -58,17 +58,10 @@ func runRecord(cfg Config, args []string, getenv func(string) string, stdin io.R
 	fs.StringVar(&rec.Credential, "credential-file", "", "credential file the proxy used")
 	fs.StringVar(&url, "url", "", "Token Stats `URL` (TOKENSTATS_URL; default: http:// and the --listen address)")
 	fs.DurationVar(&timeout, "timeout", 10*time.Second, "give up after this long")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseCommand(fs, args); !ok {
+		return code
 	}
-	usageErr := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "tokenstats record: "+format+"\n", a...)
-		fmt.Fprintln(stderr, "run 'tokenstats record --help' for the flags")
-		return 2
-	}
+	usageErr := func(format string, a ...any) int { return usageError(stderr, "record", format, a...) }
 	if fs.NArg() > 0 {
 		return usageErr("unexpected argument %q", fs.Arg(0))
 	}

@@ -72,17 +72,10 @@ func runExport(cfg Config, args []string, getenv func(string) string, stdout, st
 	fs.Var((*strList)(&f.Models), "model", "only this `model` (repeatable)")
 	fs.Var((*strList)(&f.Sources), "source", "only this `source` (repeatable; \"\" for none)")
 	fs.Var((*strList)(&f.Credentials), "credential", "only this `credential` (repeatable; \"\" for none)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseCommand(fs, args); !ok {
+		return code
 	}
-	usageErr := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "tokenstats export: "+format+"\n", a...)
-		fmt.Fprintln(stderr, "run 'tokenstats export --help' for the flags")
-		return 2
-	}
+	usageErr := func(format string, a ...any) int { return usageError(stderr, "export", format, a...) }
 	fmtv, err := transfer.ParseExportFormat(*format)
 	if err != nil {
 		return usageErr("--format: %v", err)
@@ -183,11 +176,8 @@ func runImport(cfg Config, args []string, getenv func(string) string, stdout, st
 	fs := flag.NewFlagSet("tokenstats import", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), importUsage) }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseCommand(fs, args); !ok {
+		return code
 	}
 	if fs.NArg() != 1 {
 		fmt.Fprintln(stderr, "tokenstats import: give the one file to import (tokenstats import --help)")
