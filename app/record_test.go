@@ -105,6 +105,12 @@ func TestRecordCommandErrors(t *testing.T) {
 		if code != 2 || out != "" || errs == "" {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and a message", extra, code, out, errs)
 		}
+		// Our own checks say which command and where its flags are described; the flag package's
+		// own message (--nope) is followed by the flags themselves.
+		if extra[0] != "--nope" && (!strings.HasPrefix(errs, "tokenstats record: ") ||
+			!strings.HasSuffix(errs, "run 'tokenstats record --help' for the flags\n")) {
+			t.Errorf("%v: stderr %q", extra, errs)
+		}
 	}
 	if code, _, errs := runCLI(t, nil, "--data-dir", dd, "record", "--url", core.URL, "--model", "m", "--input", "1", "--output", "1"); code != 2 || !strings.Contains(errs, "--account") {
 		t.Errorf("no --account: exit %d, %q", code, errs)
