@@ -99,16 +99,7 @@ func parseFilter(r *http.Request) (stats.Filter, error) {
 				return f, fmt.Errorf("%s must be valid UTF-8 of at most 1024 bytes", p.name)
 			}
 		}
-		switch p.dim {
-		case stats.ByAccount:
-			f.Accounts = vals
-		case stats.ByModel:
-			f.Models = vals
-		case stats.BySource:
-			f.Sources = vals
-		case stats.ByCredential:
-			f.Credentials = vals
-		}
+		f.Set(p.dim, vals)
 	}
 	return f, nil
 }

@@ -2,7 +2,6 @@ package localapi
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/tokenstats/tokenstats/stats"
 	"github.com/tokenstats/tokenstats/usage/otlp"
+	"github.com/tokenstats/tokenstats/usage/otlp/otlptest"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
@@ -36,22 +36,8 @@ import (
 // callTime is when the calls of the exports happened: before the harness clock (2026-01-22 16:30 UTC).
 var callTime = time.Date(2026, 1, 22, 15, 0, 0, 0, time.UTC)
 
-func kv(k string, v any) *commonpb.KeyValue {
-	var av *commonpb.AnyValue
-	switch x := v.(type) {
-	case string:
-		av = &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: x}}
-	case int:
-		av = &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: int64(x)}}
-	case float64:
-		av = &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: x}}
-	case bool:
-		av = &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: x}}
-	default:
-		panic("kv: unsupported type")
-	}
-	return &commonpb.KeyValue{Key: k, Value: av}
-}
+// kv builds an attribute (otlptest.KV).
+func kv(k string, v any) *commonpb.KeyValue { return otlptest.KV(k, v) }
 
 func resource(attrs ...*commonpb.KeyValue) *resourcepb.Resource {
 	return &resourcepb.Resource{Attributes: attrs}
@@ -214,18 +200,7 @@ func encodeOTLP(t *testing.T, m proto.Message, enc otlp.Encoding) []byte {
 	})
 }
 
-func gzipBytes(t *testing.T, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if _, err := zw.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
+func gzipBytes(t *testing.T, b []byte) []byte { return otlptest.Gzip(t, b) }
 
 // post sends a raw body with the token and returns the status, the answer's bytes and its headers.
 func (h *harness) post(path string, body []byte, hdr ...string) (int, []byte, http.Header) {

@@ -140,7 +140,7 @@ func (w *writer) clearRaw(ctx context.Context, keep, cut int64) (int64, error) {
 	}
 	for _, l := range rollupLevels {
 		cut, start, end := cutAt(l)
-		for _, table := range []string{"rollup", cubeTables[0], cubeTables[1]} {
+		for _, table := range []string{"rollup", "cube", "cube_sealed"} {
 			if _, err := w.conn.ExecContext(ctx, `DELETE FROM `+table+` WHERE level = ? AND bucket < ?`, int(l), cut); err != nil {
 				return 0, fmt.Errorf("delete rollups: %w", err)
 			}
@@ -167,7 +167,7 @@ func (w *writer) clearRetired(ctx context.Context, keep int64) (int64, error) {
 		return 0, fmt.Errorf("count records: %w", err)
 	}
 	for _, l := range rollupLevels {
-		for _, table := range []string{"rollup", cubeTables[0], cubeTables[1]} {
+		for _, table := range []string{"rollup", "cube", "cube_sealed"} {
 			if _, err := w.conn.ExecContext(ctx, `DELETE FROM `+table+` WHERE level = ? AND bucket < ?`, int(l), k); err != nil {
 				return 0, fmt.Errorf("delete rollups: %w", err)
 			}

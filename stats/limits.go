@@ -135,16 +135,7 @@ func (l Limit) Filter() Filter {
 // filterOn keeps the records whose name of dimension d is name.
 func filterOn(d Dimension, name string) Filter {
 	var f Filter
-	switch d {
-	case ByAccount:
-		f.Accounts = []string{name}
-	case ByModel:
-		f.Models = []string{name}
-	case BySource:
-		f.Sources = []string{name}
-	case ByCredential:
-		f.Credentials = []string{name}
-	}
+	f.Set(d, []string{name})
 	return f
 }
 

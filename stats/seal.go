@@ -131,9 +131,6 @@ func unseal(ctx context.Context, conn *sql.Conn) error {
 	return nil
 }
 
-// cubeTables are both homes of the per-combo rollups, for what deletes by level and bucket.
-var cubeTables = [...]string{"cube", "cube_sealed"}
-
 // cubeLevel is a subquery of every per-combo row of one level (bound as its two parameters), sealed or
 // not: combo and the ten sums.
 const cubeLevel = `(SELECT combo, bucket, ` + rollupSums + ` FROM cube WHERE level = ? UNION ALL

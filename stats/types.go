@@ -127,6 +127,20 @@ func (f Filter) Values(d Dimension) []string {
 	return nil
 }
 
+// Set sets the names the filter keeps in dimension d (nil: every name).
+func (f *Filter) Set(d Dimension, names []string) {
+	switch d {
+	case ByModel:
+		f.Models = names
+	case ByAccount:
+		f.Accounts = names
+	case BySource:
+		f.Sources = names
+	case ByCredential:
+		f.Credentials = names
+	}
+}
+
 // Metric is what a trend's values measure.
 type Metric int
 

@@ -127,7 +127,7 @@ func TestRowClickFiltersTheWholeWindow(t *testing.T) {
 		}
 		for _, dim := range dims {
 			own := f // each table leaves out its own dimension
-			setValues(&own, dim, nil)
+			own.Set(dim, nil)
 			if got, exp := rowsOf(d.tables[dim]), want(t, st, dim, w, own); !sameTotals(got, exp) {
 				t.Errorf("filter %+v: %s table %v, the store says %v", f, dim, got, exp)
 			}

@@ -54,24 +54,10 @@ func (f filterSet) stats(except stats.Dimension) stats.Filter {
 	var out stats.Filter
 	for d, v := range f {
 		if d != except && len(v) > 0 {
-			setValues(&out, d, v)
+			out.Set(d, v)
 		}
 	}
 	return out
-}
-
-// setValues sets a filter's names of one dimension (stats.Filter.Values reads them).
-func setValues(f *stats.Filter, d stats.Dimension, v []string) {
-	switch d {
-	case stats.ByModel:
-		f.Models = v
-	case stats.ByAccount:
-		f.Accounts = v
-	case stats.BySource:
-		f.Sources = v
-	case stats.ByCredential:
-		f.Credentials = v
-	}
 }
 
 // chipBar shows the filters as chips, each with a button that removes it, and a button that removes

@@ -2,13 +2,13 @@ package otlp_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/tokenstats/tokenstats/usage/otlp"
+	"github.com/tokenstats/tokenstats/usage/otlp/otlptest"
 )
 
 func TestEncodingOf(t *testing.T) {
@@ -29,18 +29,7 @@ func TestEncodingOf(t *testing.T) {
 	}
 }
 
-func gzipped(t *testing.T, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if _, err := zw.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
+func gzipped(t *testing.T, b []byte) []byte { return otlptest.Gzip(t, b) }
 
 func TestReadBodyGzip(t *testing.T) {
 	body := []byte(`{"resourceLogs":[]}`)

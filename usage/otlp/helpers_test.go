@@ -9,6 +9,7 @@ import (
 
 	"github.com/tokenstats/tokenstats/stats"
 	"github.com/tokenstats/tokenstats/usage/otlp"
+	"github.com/tokenstats/tokenstats/usage/otlp/otlptest"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
@@ -20,26 +21,8 @@ import (
 // now is the server clock of every test; payload times lie before it.
 var now = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 
-// kv builds an attribute typed as Go types map onto OTLP: string, int (intValue), float64
-// (doubleValue), bool.
-func kv(k string, v any) *commonpb.KeyValue {
-	var av *commonpb.AnyValue
-	switch x := v.(type) {
-	case string:
-		av = &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: x}}
-	case int:
-		av = &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: int64(x)}}
-	case int64:
-		av = &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: x}}
-	case float64:
-		av = &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: x}}
-	case bool:
-		av = &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: x}}
-	default:
-		panic("kv: unsupported type")
-	}
-	return &commonpb.KeyValue{Key: k, Value: av}
-}
+// kv builds an attribute (otlptest.KV).
+func kv(k string, v any) *commonpb.KeyValue { return otlptest.KV(k, v) }
 
 func str(s string) *commonpb.AnyValue {
 	return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: s}}
