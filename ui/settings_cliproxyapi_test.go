@@ -24,12 +24,7 @@ func TestSettingsCLIProxyAPI(t *testing.T) {
 			return nil
 		},
 	}
-	a := test.NewTempApp(t)
-	d := NewDashboard(a, Deps{Store: st, IngestURL: testURL, Token: func() string { return testToken }, Settings: s})
-	t.Cleanup(d.Close)
-	hold(t, d)
-	d.Show()
-	idle(d)
+	d := newTestDashboard(t, st, s)
 
 	test.Tap(button(t, d.win.Content(), "Settings"))
 	form := findForm(t, top(t, d))

@@ -160,12 +160,7 @@ func TestSettingsRetentionAndBackups(t *testing.T) {
 		Backups:          func() int { return backups },
 		SetBackups:       func(n int) error { backups = n; return nil },
 	}
-	a := test.NewTempApp(t)
-	d := NewDashboard(a, Deps{Store: st, IngestURL: testURL, Token: func() string { return testToken }, Settings: s})
-	t.Cleanup(d.Close)
-	hold(t, d)
-	d.Show()
-	idle(d)
+	d := newTestDashboard(t, st, s)
 	test.Tap(button(t, d.win.Content(), "Settings"))
 	full := findForm(t, top(t, d))
 	form := &widget.Form{}
