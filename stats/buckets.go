@@ -96,6 +96,11 @@ func floorBoundary(l level, ts int64, loc *time.Location) int64 {
 type piece struct {
 	lvl    level
 	lo, hi int64 // unix seconds
+	// part marks a piece of an edge read as its hour bucket minus the rest of the hour (edges.go): it
+	// is summed, reported at `at` (the edge's start), subtracted when neg, and read from the query's
+	// own snapshot, never from the trend cache.
+	part, neg bool
+	at        int64
 }
 
 // minuteState says which hours have minute rollups. Every hour from `from` on keeps them while it is
@@ -124,18 +129,21 @@ const busyHour = 4096
 func (m *minuteState) has(h int64) bool { return h >= m.from || m.busy[h] }
 
 // plan splits [lo, hi) into pieces so that long windows read few rows and the edges stay exact to the
-// second: raw edges (refined into minute buckets inside hours that have them), hour buckets, and, when
-// coarsest allows, day and month buckets. Filtered and unfiltered queries share the plan: the per-combo
-// rollups have the same levels and minutes as the per-dimension ones. Empty pieces are left out.
-// Before the retention cutoff only whole day buckets answer, those whose start lies in [lo, hi), and
-// each is reported at its start (whatever coarsest says). ms.mu must be held for reading.
-func plan(lo, hi int64, coarsest level, loc *time.Location, ms *minuteState) []piece {
+// second: raw edges (refined into minute buckets inside hours that have them, or read as their hour
+// minus the rest of it when choose says so: edges.go), hour buckets, and, when coarsest allows, day and
+// month buckets. Filtered and unfiltered queries share the plan: the per-combo rollups have the same
+// levels and minutes as the per-dimension ones. Empty pieces are left out. Before the retention cutoff
+// only whole day buckets answer, those whose start lies in [lo, hi), and each is reported at its start
+// (whatever coarsest says). ms.mu must be held for reading; choose may be nil (every edge is read
+// directly).
+func plan(lo, hi int64, coarsest level, loc *time.Location, ms *minuteState, choose edgeChooser) []piece {
 	var out []piece
 	add := func(l level, a, b int64) {
 		if a < b {
-			out = append(out, piece{lvl: l, lo: a, hi: b})
+			out = append(out, piece{lvl: l, lo: a, hi: b, at: a})
 		}
 	}
+	edges := func(a, b int64) { out = addEdges(out, a, b, loc, ms, choose) }
 	if c := ms.retired; lo < c {
 		d1, d2 := ceilBoundary(levelDay, lo, loc), min(ceilBoundary(levelDay, hi, loc), c)
 		if d1 < d2 {
@@ -147,11 +155,11 @@ func plan(lo, hi int64, coarsest level, loc *time.Location, ms *minuteState) []p
 	}
 	h1, h2 := ceilBoundary(levelHour, lo, loc), floorBoundary(levelHour, hi, loc)
 	if h1 >= h2 {
-		refineRaw(lo, hi, loc, ms, add)
+		edges(lo, hi)
 		return out
 	}
-	refineRaw(lo, h1, loc, ms, add)
-	refineRaw(h2, hi, loc, ms, add)
+	edges(lo, h1)
+	edges(h2, hi)
 	if coarsest >= levelDay {
 		d1, d2 := ceilBoundary(levelDay, h1, loc), floorBoundary(levelDay, h2, loc)
 		if d1 < d2 {
@@ -178,24 +186,6 @@ func addDaysMonths(d1, d2 int64, coarsest level, loc *time.Location, add func(le
 		}
 	}
 	add(levelDay, d1, d2)
-}
-
-// refineRaw adds a raw span that lies within at most two hour buckets: inside each hour that has minute
-// rollups, the whole minutes come from them and only the partial minutes at the ends from raw rows.
-func refineRaw(lo, hi int64, loc *time.Location, ms *minuteState, add func(level, int64, int64)) {
-	for a := lo; a < hi; {
-		hs, he := span(levelHour, a, loc)
-		b := min(he, hi)
-		m1, m2 := ceilBoundary(levelMinute, a, loc), floorBoundary(levelMinute, b, loc)
-		if ms.has(hs) && m1 < m2 {
-			add(levelRaw, a, m1)
-			add(levelMinute, m1, m2)
-			add(levelRaw, m2, b)
-		} else {
-			add(levelRaw, a, b)
-		}
-		a = b
-	}
 }
 
 // bucketsOf lists the bucket starts of level l that begin in [lo, hi), in order.

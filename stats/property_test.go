@@ -244,7 +244,9 @@ func TestViewsAgreeWithBruteForce(t *testing.T) {
 						hours = int(e.Sub(busyAt.Add(-time.Duration(rng.IntN(1000))*time.Second)).Hours()) + 1
 					}
 					w := LastHours(e, hours)
-					what := fmt.Sprintf("%s: window %d h ending %s", phase, hours, e.In(loc).Format(time.RFC3339))
+					// Edges read by estimate, directly, and as their hour minus the rest of it, in turn.
+					s.edges = edgeMode(i % 3)
+					what := fmt.Sprintf("%s: window %d h ending %s, edges %d", phase, hours, e.In(loc).Format(time.RFC3339), s.edges)
 					var f Filter
 					if i%2 == 1 {
 						f = randomFilter(rng, b)

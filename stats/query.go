@@ -51,6 +51,9 @@ func (s *Store) totalsBy(ctx context.Context, w Window, f Filter, dims ...Dimens
 	for d, m := range byKey {
 		out[d] = map[string]*Totals{}
 		for k, t := range m {
+			if *t == (Totals{}) {
+				continue // only in an edge's hour and in the rest of it: none in the window
+			}
 			n, err := s.nameOf(ctx, k)
 			if err != nil {
 				return nil, err
@@ -144,9 +147,10 @@ func (s *Store) Trend(ctx context.Context, q TrendQuery) (Trend, error) {
 		return idx[max(i-1, 0)]
 	}
 	// Sum into a dense table (period × key) first: one map operation per row would cost more than SQLite.
+	// req counts the cell's records: an edge read as its hour minus the rest of it (edges.go) leaves
+	// cells that net to none, which are not drawn.
 	type cell struct {
-		sum int64
-		set bool
+		sum, req int64
 	}
 	col := map[int64]int{}
 	var keys []int64
@@ -169,7 +173,7 @@ func (s *Store) Trend(ctx context.Context, q TrendQuery) (Trend, error) {
 				cells[last] = row
 			}
 			row[c].sum += q.Metric.of(t)
-			row[c].set = true
+			row[c].req += t.Requests
 		})
 	if err != nil {
 		return tr, err
@@ -182,7 +186,7 @@ func (s *Store) Trend(ctx context.Context, q TrendQuery) (Trend, error) {
 	}
 	for p, row := range cells {
 		for c, v := range row {
-			if v.set {
+			if v.req != 0 {
 				tr.Periods[p].Values[names[c]] += v.sum
 			}
 		}

@@ -83,6 +83,7 @@ type Store struct {
 	}
 
 	retireChunk, sealChunk int
+	edges                  edgeMode // tests read every edge one way
 
 	stopRetain func()
 	retainDone chan struct{}

@@ -108,6 +108,14 @@ func (s *Store) cacheCovers(ctx context.Context, l level, lo int64) (bool, error
 	return l == levelDay || lo >= from, nil
 }
 
+// cacheReady reports whether the cache is loaded and can answer level l from lo on; it never loads it.
+func (s *Store) cacheReady(l level, lo int64) bool {
+	c := &s.cache
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.loaded && (l == levelDay || lo >= c.hourFrom)
+}
+
 // loadCache reads the rollups into the cache; mu is held for writing. One SELECT is one snapshot.
 func (s *Store) loadCache(ctx context.Context) error {
 	c := &s.cache
@@ -146,7 +154,7 @@ func (s *Store) visitCached(p piece, d Dimension, grouped bool, fn visitFn) {
 		b := &ser[i]
 		at := b.start
 		if grouped {
-			at = p.lo
+			at = p.at
 		}
 		for j, k := range b.keys {
 			cell := &b.totals[j]

@@ -36,6 +36,12 @@ func (t *Totals) Add(o Totals) {
 	t.AgentRequests += o.AgentRequests
 }
 
+// negated is t with every sum's sign turned: what subtracting it adds.
+func (t Totals) negated() Totals {
+	return Totals{-t.Requests, -t.InputTokens, -t.OutputTokens, -t.CachedTokens, -t.ReasoningTokens,
+		-t.CacheCreationTokens, -t.Cost, -t.Unpriced, -t.AgentCost, -t.AgentRequests}
+}
+
 // Priced reports whether every request has a price, so Cost is the whole cost.
 func (t Totals) Priced() bool { return t.Unpriced == 0 }
 

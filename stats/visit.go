@@ -3,9 +3,11 @@ package stats
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // selection is what a filtered query keeps: the combos its filter matches. A nil *selection keeps
@@ -13,14 +15,17 @@ import (
 type selection struct {
 	combos []int64
 	in     string // "combo IN (…)"
-	// dense is set when the combos are too many to seek one by one in every bucket: the buckets are
-	// read whole and the combos picked in Go.
-	dense bool
-	keep  map[int64]bool
+	// seekIn is the condition for reads that name their buckets (bucket IN (…)): with few combos SQLite
+	// seeks each (bucket, combo) row; with more, that many seeks cost more than reading the buckets'
+	// rows, so the combos are tested on each row instead ("+combo" keeps SQLite from seeking them).
+	seekIn string
+	// only is set when the filter names values of one dimension alone; keys are then that dimension's
+	// name ids it keeps, and a query by that dimension alone reads the per-dimension rollups for them.
+	only Dimension
+	keys map[int64]bool
 }
 
-// maxSeekCombos is how many combos a filtered rollup read seeks bucket by bucket; past it a bucket's
-// rows are read whole, which costs at most every combo's row of that bucket.
+// maxSeekCombos is how many combos a read that names its buckets seeks bucket by bucket.
 const maxSeekCombos = 64
 
 // selectionOf resolves a filter; nil for the zero filter.
@@ -32,11 +37,30 @@ func (s *Store) selectionOf(ctx context.Context, f Filter) (*selection, error) {
 	if err != nil {
 		return nil, err
 	}
-	sel := &selection{combos: combos, dense: len(combos) > maxSeekCombos, keep: map[int64]bool{}}
-	for _, c := range combos {
-		sel.keep[c] = true
+	sel := &selection{combos: combos, in: "combo IN (" + joinInts(combos) + ")"}
+	sel.seekIn = sel.in
+	if len(combos) > maxSeekCombos {
+		sel.seekIn = "+" + sel.in
 	}
-	sel.in = "combo IN (" + joinInts(combos) + ")"
+	for _, d := range allDims {
+		if len(f.Values(d)) > 0 {
+			if sel.only != 0 {
+				sel.only = 0
+				break
+			}
+			sel.only = d
+		}
+	}
+	if sel.only != 0 {
+		sel.keys = map[int64]bool{}
+		for _, id := range combos {
+			c, err := s.comboOf(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			sel.keys[c.key(sel.only)] = true
+		}
+	}
 	return sel, nil
 }
 
@@ -67,40 +91,133 @@ type visitOpts struct {
 	perBucket level
 	// metrics: the caller reads only total tokens, cost and requests, which the trend cache holds.
 	metrics bool
+	// byKeys: a selection of one dimension's names, read from that dimension's rollups (sel is then nil);
+	// raw rows are still read by its combos.
+	byKeys *selection
 }
 
 // visit calls fn with the totals of [lo, hi) that o.sel keeps, for each dimension in o.dims. SQLite
-// sums wherever the bucket does not matter, so few rows cross into Go.
+// sums wherever the bucket does not matter, so few rows cross into Go. Every piece is read in one read
+// transaction: an edge read as its hour minus the rest of the hour (edges.go) must see one set of
+// records in both.
 func (s *Store) visit(ctx context.Context, lo, hi int64, o visitOpts, fn visitFn) error {
 	if o.sel != nil && len(o.sel.combos) == 0 {
 		return nil
 	}
+	if sel := o.sel; sel != nil && sel.only != 0 && len(o.dims) == 1 && o.dims[0] == sel.only {
+		// One dimension filtered and asked: its own rollups answer, for the names kept.
+		o.byKeys, o.sel = sel, nil
+		keep := fn
+		fn = func(d Dimension, bucket, key int64, t *Totals) {
+			if sel.keys[key] {
+				keep(d, bucket, key, t)
+			}
+		}
+	}
+	if o.metrics && o.sel == nil {
+		// Load the trend cache before taking a connection: loading it takes one of its own.
+		if _, err := s.cacheCovers(ctx, levelDay, lo); err != nil {
+			return err
+		}
+	}
+	v := &visitor{s: s, ctx: ctx, o: o, fn: fn, combos: map[int64]combo{}}
+	if err := v.run(lo, hi); err != nil {
+		return err
+	}
+	// Rows of combos the name cache did not know yet are named only now, with the transaction's
+	// connection back in the pool.
+	for i := range v.later {
+		u := &v.later[i]
+		c, err := s.comboOf(ctx, u.combo)
+		if err != nil {
+			return err
+		}
+		for _, d := range o.dims {
+			fn(d, u.bucket, c.key(d), &u.t)
+		}
+	}
+	return nil
+}
+
+// visitor reads one visit's pieces in one read transaction.
+type visitor struct {
+	s      *Store
+	ctx    context.Context
+	tx     *sql.Tx
+	o      visitOpts
+	fn     visitFn
+	combos map[int64]combo
+	later  []laterRow
+	err    error // the first error of an estimate made while planning
+}
+
+// laterRow is a row of a combo the name cache did not know when it was read.
+type laterRow struct {
+	bucket, combo int64
+	t             Totals
+}
+
+func (v *visitor) run(lo, hi int64) error {
+	s, o := v.s, v.o
 	s.minutes.mu.RLock()
 	defer s.minutes.mu.RUnlock()
-	combos := map[int64]combo{}
-	dims, sel := o.dims, o.sel
-	for _, p := range plan(lo, hi, o.coarsest, s.loc, &s.minutes) {
-		grouped := o.whole
+	tx, err := s.rdb.BeginTx(v.ctx, nil)
+	if err != nil {
+		return fmt.Errorf("read usage: %w", err)
+	}
+	defer tx.Rollback() // read only: nothing to keep
+	v.tx = tx
+	// A window that reaches past the last record ends, as far as records go, wherever its last bucket
+	// of the coarsest level does, so it is read to there: the end edge, and the days and hours of the
+	// current month or day, become that one bucket. (Not before the retention cutoff, where day
+	// buckets hold records that are no longer raw rows.)
+	until := hi
+	if end := ceilBoundary(o.coarsest, hi, s.loc); end > hi && hi > s.minutes.retired {
+		var id int64
+		err := tx.QueryRowContext(v.ctx, `SELECT id FROM usage WHERE id >= ? LIMIT 1`, hi<<seqBits).Scan(&id)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			hi = end
+		case err != nil:
+			return fmt.Errorf("read usage: %w", err)
+		}
+	}
+	pieces := plan(lo, hi, o.coarsest, s.loc, &s.minutes, v.chooseEdge)
+	if v.err != nil {
+		return v.err
+	}
+	if hi > until && o.metrics && o.sel == nil {
+		pieces = splitAt(pieces, until, s.loc)
+	}
+	for _, p := range pieces {
+		grouped := o.whole || p.part
 		if !grouped && o.perBucket > 0 && p.lvl < o.perBucket {
 			_, end := span(o.perBucket, p.lo, s.loc)
 			grouped = p.hi <= end
 		}
-		var err error
-		if p.lvl == levelRaw || sel != nil {
-			err = s.visitCombos(ctx, p, sel, dims, grouped, o.metrics, combos, fn)
-		} else {
-			cached := false
-			if o.metrics && sel == nil && (p.lvl == levelHour || p.lvl == levelDay) {
-				cached, err = s.cacheCovers(ctx, p.lvl, p.lo)
+		fn := v.fn
+		if p.neg {
+			fn = func(d Dimension, bucket, key int64, t *Totals) {
+				n := t.negated()
+				v.fn(d, bucket, key, &n)
 			}
-			for _, d := range dims {
+		}
+		var err error
+		if p.lvl == levelRaw || o.sel != nil {
+			err = v.visitCombos(p, grouped, fn)
+		} else {
+			// The cache may already hold records the snapshot does not: none of them may count in a
+			// piece that subtracts or that reaches past the window.
+			cached := !p.part && p.hi <= until && o.metrics && (p.lvl == levelHour || p.lvl == levelDay) &&
+				s.cacheReady(p.lvl, p.lo)
+			for _, d := range o.dims {
 				if err != nil {
 					break
 				}
 				if cached {
 					s.visitCached(p, d, grouped, fn)
 				} else {
-					err = s.visitRollup(ctx, p, d, grouped, fn)
+					err = v.visitRollup(p, d, grouped, fn)
 				}
 			}
 		}
@@ -109,6 +226,23 @@ func (s *Store) visit(ctx context.Context, lo, hi int64, o visitOpts, fn visitFn
 		}
 	}
 	return nil
+}
+
+// splitAt splits the rollup piece that holds the bucket containing t there, so the buckets before it
+// can still come from the trend cache.
+func splitAt(ps []piece, t int64, loc *time.Location) []piece {
+	for i, p := range ps {
+		if p.lvl == levelRaw || p.part || p.hi <= t {
+			continue
+		}
+		if b := floorBoundary(p.lvl, t, loc); p.lo < b {
+			after := p
+			after.lo, after.at = b, b
+			p.hi = b
+			return append(ps[:i:i], append([]piece{p, after}, ps[i+1:]...)...)
+		}
+	}
+	return ps
 }
 
 // sumCols are the sums a grouped read takes, in Totals order.
@@ -149,25 +283,33 @@ func (sc *totalsScanner) scan(rows *sql.Rows) error {
 }
 
 // visitRollup reads a piece of the per-dimension rollups.
-func (s *Store) visitRollup(ctx context.Context, p piece, d Dimension, grouped bool, fn visitFn) error {
+func (v *visitor) visitRollup(p piece, d Dimension, grouped bool, fn visitFn) error {
 	var q string
 	if grouped {
 		q = `SELECT key, ` + rollupSumCols + ` FROM rollup WHERE level = ? AND dim = ? AND bucket >= ? AND bucket < ? GROUP BY key`
 	} else {
 		q = `SELECT bucket, key, ` + rollupSums + ` FROM rollup WHERE level = ? AND dim = ? AND bucket >= ? AND bucket < ?`
 	}
-	rows, err := s.rdb.QueryContext(ctx, q, int(p.lvl), int(d), p.lo, p.hi)
+	return v.query(q, []any{int(p.lvl), int(d), p.lo, p.hi}, p, grouped, func(sc *totalsScanner) {
+		fn(d, sc.bucket, sc.key, &sc.t)
+	})
+}
+
+// query runs q in the visit's snapshot and calls row with each row scanned: (the bucket, when not
+// grouped,) the key and the ten sums; a grouped row's bucket is the piece's report time.
+func (v *visitor) query(q string, args []any, p piece, grouped bool, row func(*totalsScanner)) error {
+	rows, err := v.tx.QueryContext(v.ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("read usage: %w", err)
 	}
 	defer rows.Close()
 	sc := newTotalsScanner(!grouped)
-	sc.bucket = p.lo
+	sc.bucket = p.at
 	for rows.Next() {
 		if err := sc.scan(rows); err != nil {
 			return err
 		}
-		fn(d, sc.bucket, sc.key, &sc.t)
+		row(sc)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read usage: %w", err)
@@ -181,8 +323,8 @@ func (s *Store) visitRollup(ctx context.Context, p piece, d Dimension, grouped b
 // and what has not yet been merged into the sealed ones (seal.go): little, so it is read by bucket range.
 // Minute pieces name their buckets, so with few combos SQLite seeks each (bucket, combo) row instead of
 // reading every combo of every bucket. Raw rows are read by time.
-func (s *Store) visitCombos(ctx context.Context, p piece, sel *selection, dims []Dimension, grouped, metrics bool,
-	combos map[int64]combo, fn visitFn) error {
+func (v *visitor) visitCombos(p piece, grouped bool, fn visitFn) error {
+	sel, dims := v.o.sel, v.o.dims
 	cols := `SELECT bucket, combo, ` + rollupSums
 	if grouped {
 		cols = `SELECT combo, ` + rollupSumCols
@@ -195,50 +337,47 @@ func (s *Store) visitCombos(ctx context.Context, p piece, sel *selection, dims [
 		where := ` FROM usage WHERE id >= ? AND id < ?`
 		if sel != nil {
 			where += ` AND ` + sel.in
+		} else if v.o.byKeys != nil {
+			where += ` AND ` + v.o.byKeys.in
 		}
 		q := `SELECT id >> ` + strconv.Itoa(seqBits) + `, combo, ` + rawRowCols + where
 		if grouped {
 			q = `SELECT combo, ` + rawSumCols + where + groupBy
 		}
-		return s.readCombos(ctx, q, []any{p.lo << seqBits, p.hi << seqBits}, p, sel, dims, grouped, combos, fn)
+		return v.readCombos(q, []any{p.lo << seqBits, p.hi << seqBits}, p, grouped, fn)
 	}
 	if p.lvl >= levelHour {
-		if cut := s.minutes.sealed[p.lvl]; p.lo < cut {
+		if cut := v.s.minutes.sealed[p.lvl]; p.lo < cut {
 			hi := min(p.hi, cut)
 			var err error
-			if !grouped && metrics && len(dims) == 1 {
-				err = s.readTrend(ctx, p.lvl, p.lo, hi, sel, dims[0], fn)
+			if !grouped && v.o.metrics && len(dims) == 1 {
+				err = v.readTrend(p.lvl, p.lo, hi, dims[0], fn)
 			} else {
 				q := cols + ` FROM cube_sealed WHERE level = ? AND ` + sel.in + ` AND bucket >= ? AND bucket < ?` + groupBy
-				err = s.readCombos(ctx, q, []any{int(p.lvl), p.lo, hi}, p, nil, dims, grouped, combos, fn)
+				err = v.readCombos(q, []any{int(p.lvl), p.lo, hi}, p, grouped, fn)
 			}
 			if err != nil {
 				return err
 			}
 		}
-		where := ` FROM cube WHERE level = ? AND bucket >= ? AND bucket < ?`
-		if !sel.dense {
-			where += ` AND ` + sel.in
-		}
-		return s.readCombos(ctx, cols+where+groupBy, []any{int(p.lvl), p.lo, p.hi}, p, sel, dims, grouped, combos, fn)
+		// A bucket range: SQLite tests the combos on each row of the range.
+		where := ` FROM cube WHERE level = ? AND bucket >= ? AND bucket < ? AND ` + sel.in
+		return v.readCombos(cols+where+groupBy, []any{int(p.lvl), p.lo, p.hi}, p, grouped, fn)
 	}
-	buckets := bucketsOf(p.lvl, p.lo, p.hi, s.loc)
+	buckets := bucketsOf(p.lvl, p.lo, p.hi, v.s.loc)
 	if len(buckets) == 0 {
 		return nil
 	}
-	where := ` FROM cube WHERE level = ? AND bucket IN (` + joinInts(buckets) + `)`
-	if !sel.dense {
-		where += ` AND ` + sel.in
-	}
-	return s.readCombos(ctx, cols+where+groupBy, []any{int(p.lvl)}, p, sel, dims, grouped, combos, fn)
+	where := ` FROM cube WHERE level = ? AND bucket IN (` + joinInts(buckets) + `) AND ` + sel.seekIn
+	return v.readCombos(cols+where+groupBy, []any{int(p.lvl)}, p, grouped, fn)
 }
 
 // readTrend reads what a trend needs of sealed buckets [lo, hi) of level l: per bucket and name of d,
 // the requests, tokens and cost, summed by SQLite, so one row comes back per bucket and name rather than
 // per bucket and combo. The tokens come as input tokens: Metric.of reads only their total.
-func (s *Store) readTrend(ctx context.Context, l level, lo, hi int64, sel *selection, d Dimension, fn visitFn) error {
-	col := `c.` + d.String()
-	rows, err := s.rdb.QueryContext(ctx, `SELECT t.bucket, `+col+`, sum(t.requests), sum(t.input + t.output), sum(t.cost)
+func (v *visitor) readTrend(l level, lo, hi int64, d Dimension, fn visitFn) error {
+	col, sel := `c.`+d.String(), v.o.sel
+	rows, err := v.tx.QueryContext(v.ctx, `SELECT t.bucket, `+col+`, sum(t.requests), sum(t.input + t.output), sum(t.cost)
 		FROM cube_sealed t JOIN combos c ON c.id = t.combo WHERE t.level = ? AND t.`+sel.in+`
 		AND t.bucket >= ? AND t.bucket < ? GROUP BY t.bucket, `+col, int(l), lo, hi)
 	if err != nil {
@@ -260,62 +399,24 @@ func (s *Store) readTrend(ctx context.Context, l level, lo, hi int64, sel *selec
 	return nil
 }
 
-// readCombos runs a visitCombos query: rows of (bucket when not grouped,) combo and the ten sums. A dense
-// selection's combos are picked here.
-func (s *Store) readCombos(ctx context.Context, q string, args []any, p piece, sel *selection, dims []Dimension,
-	grouped bool, combos map[int64]combo, fn visitFn) error {
-	// Combos that the caches do not know yet (stored after the query began) are looked up only after
-	// the rows are closed: loading them needs a read connection, and this read holds one already.
-	type later struct {
-		bucket, combo int64
-		t             Totals
-	}
-	var unknown []later
-	err := func() error {
-		rows, err := s.rdb.QueryContext(ctx, q, args...)
-		if err != nil {
-			return fmt.Errorf("read usage: %w", err)
-		}
-		defer rows.Close()
-		sc := newTotalsScanner(!grouped)
-		sc.bucket = p.lo
-		for rows.Next() {
-			if err := sc.scan(rows); err != nil {
-				return err
-			}
-			if sel != nil && sel.dense && !sel.keep[sc.key] {
-				continue
-			}
-			c, ok := combos[sc.key]
-			if !ok {
-				if c, ok = s.knownCombo(sc.key); ok {
-					combos[sc.key] = c
-				} else {
-					unknown = append(unknown, later{sc.bucket, sc.key, sc.t})
-					continue
+// readCombos runs a visitCombos query: rows of (bucket when not grouped,) combo and the ten sums.
+func (v *visitor) readCombos(q string, args []any, p piece, grouped bool, fn visitFn) error {
+	return v.query(q, args, p, grouped, func(sc *totalsScanner) {
+		c, ok := v.combos[sc.key]
+		if !ok {
+			// Loading a combo the cache does not know yet needs a connection of its own: later.
+			if c, ok = v.s.knownCombo(sc.key); !ok {
+				t := sc.t
+				if p.neg {
+					t = t.negated()
 				}
+				v.later = append(v.later, laterRow{sc.bucket, sc.key, t})
+				return
 			}
-			for _, d := range dims {
-				fn(d, sc.bucket, c.key(d), &sc.t)
-			}
+			v.combos[sc.key] = c
 		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("read usage: %w", err)
+		for _, d := range v.o.dims {
+			fn(d, sc.bucket, c.key(d), &sc.t)
 		}
-		return nil
-	}()
-	if err != nil {
-		return err
-	}
-	for i := range unknown {
-		u := &unknown[i]
-		c, err := s.comboOf(ctx, u.combo)
-		if err != nil {
-			return err
-		}
-		for _, d := range dims {
-			fn(d, u.bucket, c.key(d), &u.t)
-		}
-	}
-	return nil
+	})
 }
