@@ -156,7 +156,8 @@ func (s *Store) Trend(ctx context.Context, q TrendQuery) (Trend, error) {
 	var keys []int64
 	cells := make([][]cell, len(tr.Periods))
 	last, lastB := -1, int64(0)
-	err = s.visit(ctx, lo, hi, visitOpts{coarsest: lvl, sel: sel, dims: []Dimension{d}, perBucket: lvl, metrics: true},
+	err = s.visit(ctx, lo, hi, visitOpts{coarsest: lvl, sel: sel, dims: []Dimension{d}, perBucket: lvl, metrics: true,
+		metric: q.Metric},
 		func(_ Dimension, b, k int64, t *Totals) {
 			c, ok := col[k]
 			if !ok {

@@ -190,6 +190,17 @@ func (m Metric) of(t *Totals) int64 {
 	return t.TotalTokens()
 }
 
+// column is the metric's column of a rollup row.
+func (m Metric) column() string {
+	switch m {
+	case MetricCost:
+		return "cost"
+	case MetricRequests:
+		return "requests"
+	}
+	return "input + output"
+}
+
 // Row is one line of a breakdown: a model, account, source or credential and its totals.
 type Row struct {
 	Name string

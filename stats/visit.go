@@ -89,8 +89,10 @@ type visitOpts struct {
 	whole bool
 	// perBucket: pieces that lie inside one bucket of this level are summed too (0: never).
 	perBucket level
-	// metrics: the caller reads only total tokens, cost and requests, which the trend cache holds.
+	// metrics: the caller reads only total tokens, cost and requests, which the trend cache holds, and
+	// of them only metric (and whether a name has records).
 	metrics bool
+	metric  Metric
 	// byKeys: a selection of one dimension's names, read from that dimension's rollups (sel is then nil);
 	// raw rows are still read by its combos.
 	byKeys *selection
@@ -351,7 +353,7 @@ func (v *visitor) visitCombos(p piece, grouped bool, fn visitFn) error {
 			hi := min(p.hi, cut)
 			var err error
 			if !grouped && v.o.metrics && len(dims) == 1 {
-				err = v.readTrend(p.lvl, p.lo, hi, dims[0], fn)
+				err = v.readTrend(p.lvl, p.lo, hi, fn)
 			} else {
 				q := cols + ` FROM cube_sealed WHERE level = ? AND ` + sel.in + ` AND bucket >= ? AND bucket < ?` + groupBy
 				err = v.readCombos(q, []any{int(p.lvl), p.lo, hi}, p, grouped, fn)
@@ -372,26 +374,42 @@ func (v *visitor) visitCombos(p piece, grouped bool, fn visitFn) error {
 	return v.readCombos(cols+where+groupBy, []any{int(p.lvl)}, p, grouped, fn)
 }
 
-// readTrend reads what a trend needs of sealed buckets [lo, hi) of level l: per bucket and name of d,
-// the requests, tokens and cost, summed by SQLite, so one row comes back per bucket and name rather than
-// per bucket and combo. The tokens come as input tokens: Metric.of reads only their total.
-func (v *visitor) readTrend(l level, lo, hi int64, d Dimension, fn visitFn) error {
-	col, sel := `c.`+d.String(), v.o.sel
-	rows, err := v.tx.QueryContext(v.ctx, `SELECT t.bucket, `+col+`, sum(t.requests), sum(t.input + t.output), sum(t.cost)
-		FROM cube_sealed t JOIN combos c ON c.id = t.combo WHERE t.level = ? AND t.`+sel.in+`
-		AND t.bucket >= ? AND t.bucket < ? GROUP BY t.bucket, `+col, int(l), lo, hi)
+// readTrend reads what a trend needs of sealed buckets [lo, hi) of level l: per bucket and combo the
+// metric's value, the bucket and combo packed in one column. Each column of each row costs more to carry
+// into Go than Go's summing per name does, and summing per bucket and name in SQLite sorts every row:
+// one model's daily trend by account over a year (36,000 rows) took 60 ms that way, 20 ms this way.
+// A sealed row always holds records, so the row is its own presence (Requests 1) unless the metric is
+// requests.
+func (v *visitor) readTrend(l level, lo, hi int64, fn visitFn) error {
+	// The offset takes the high 32 bits, the combo (an id far below 2^32) the low ones; windows longer
+	// than an offset holds are read in parts.
+	const most = 1 << 31
+	for ; hi-lo > most; lo += most {
+		if err := v.readTrend(l, lo, lo+most, fn); err != nil {
+			return err
+		}
+	}
+	rows, err := v.tx.QueryContext(v.ctx, `SELECT (bucket - ?) << 32 | combo, `+v.o.metric.column()+
+		` FROM cube_sealed WHERE level = ? AND `+v.o.sel.in+` AND bucket >= ? AND bucket < ?`, lo, int(l), lo, hi)
 	if err != nil {
 		return fmt.Errorf("read usage: %w", err)
 	}
 	defer rows.Close()
-	var t Totals
-	var bucket, key, cost int64
+	var packed, val int64
 	for rows.Next() {
-		if err := rows.Scan(&bucket, &key, &t.Requests, &t.InputTokens, &cost); err != nil {
+		if err := rows.Scan(&packed, &val); err != nil {
 			return fmt.Errorf("read usage: %w", err)
 		}
-		t.Cost = Money(cost)
-		fn(d, bucket, key, &t)
+		t := Totals{Requests: 1}
+		switch v.o.metric {
+		case MetricCost:
+			t.Cost = Money(val)
+		case MetricRequests:
+			t.Requests = val
+		default:
+			t.InputTokens = val
+		}
+		v.emit(lo+packed>>32, packed&(1<<32-1), &t, false, fn)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read usage: %w", err)
@@ -401,22 +419,26 @@ func (v *visitor) readTrend(l level, lo, hi int64, d Dimension, fn visitFn) erro
 
 // readCombos runs a visitCombos query: rows of (bucket when not grouped,) combo and the ten sums.
 func (v *visitor) readCombos(q string, args []any, p piece, grouped bool, fn visitFn) error {
-	return v.query(q, args, p, grouped, func(sc *totalsScanner) {
-		c, ok := v.combos[sc.key]
-		if !ok {
-			// Loading a combo the cache does not know yet needs a connection of its own: later.
-			if c, ok = v.s.knownCombo(sc.key); !ok {
-				t := sc.t
-				if p.neg {
-					t = t.negated()
-				}
-				v.later = append(v.later, laterRow{sc.bucket, sc.key, t})
-				return
+	return v.query(q, args, p, grouped, func(sc *totalsScanner) { v.emit(sc.bucket, sc.key, &sc.t, p.neg, fn) })
+}
+
+// emit reports a combo's totals at bucket under its name in every dimension asked. A combo the name
+// cache does not know yet needs a connection of its own to load: its rows wait until the visit's
+// transaction is over (neg: fn subtracts, so they are kept subtracted).
+func (v *visitor) emit(bucket, id int64, t *Totals, neg bool, fn visitFn) {
+	c, ok := v.combos[id]
+	if !ok {
+		if c, ok = v.s.knownCombo(id); !ok {
+			u := *t
+			if neg {
+				u = u.negated()
 			}
-			v.combos[sc.key] = c
+			v.later = append(v.later, laterRow{bucket, id, u})
+			return
 		}
-		for _, d := range v.o.dims {
-			fn(d, sc.bucket, c.key(d), &sc.t)
-		}
-	})
+		v.combos[id] = c
+	}
+	for _, d := range v.o.dims {
+		fn(d, bucket, c.key(d), t)
+	}
 }
