@@ -170,16 +170,7 @@ func (s *Store) exported(ctx context.Context, r *exportRow, names *exportNames, 
 		if err != nil {
 			return err
 		}
-		switch d {
-		case ByAccount:
-			rec.Account = n
-		case ByModel:
-			rec.Model = n
-		case BySource:
-			rec.Source = n
-		case ByCredential:
-			rec.Credential = n
-		}
+		*rec.nameField(d) = n
 	}
 	rec.Time = time.Unix(r.id>>seqBits, 0).In(s.loc)
 	rec.IsAntigravity = c.flags&1 != 0

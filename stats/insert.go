@@ -226,19 +226,6 @@ func (w *writer) insertRow(ctx context.Context, ts, cid int64, r *Record, cost M
 	return nil
 }
 
-// nameOfDim is the record's name of a dimension.
-func nameOfDim(r *Record, d Dimension) string {
-	switch d {
-	case ByAccount:
-		return r.Account
-	case BySource:
-		return r.Source
-	case ByCredential:
-		return r.Credential
-	}
-	return r.Model
-}
-
 // flush writes the rows still waiting, the sources seen, the states set, and the record count.
 func (in *inserter) flush(ctx context.Context, conn *sql.Conn) error {
 	if err := in.flushRows(ctx, conn); err != nil {

@@ -164,3 +164,19 @@ func checkString(s string, max int, required bool) string {
 	}
 	return ""
 }
+
+// nameOfDim is the record's name of a dimension.
+func nameOfDim(r *Record, d Dimension) string { return *r.nameField(d) }
+
+// nameField is the record's field holding its name of dimension d (the model for no dimension).
+func (r *Record) nameField(d Dimension) *string {
+	switch d {
+	case ByAccount:
+		return &r.Account
+	case BySource:
+		return &r.Source
+	case ByCredential:
+		return &r.Credential
+	}
+	return &r.Model
+}

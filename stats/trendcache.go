@@ -88,24 +88,21 @@ func (c *trendCache) add(l level, d Dimension, bucket, key int64, cell cacheCell
 	b.totals = append(b.totals, cell)
 }
 
-// cacheCovers loads the cache if needed and reports whether the cache can answer level l from lo on.
-func (s *Store) cacheCovers(ctx context.Context, l level, lo int64) (bool, error) {
+// loadCacheOnce loads the cache if it is not loaded; cacheReady says what it can answer.
+func (s *Store) loadCacheOnce(ctx context.Context) error {
 	c := &s.cache
 	c.mu.RLock()
-	loaded, from := c.loaded, c.hourFrom
+	loaded := c.loaded
 	c.mu.RUnlock()
-	if !loaded {
-		c.mu.Lock()
-		if !c.loaded {
-			if err := s.loadCache(ctx); err != nil {
-				c.mu.Unlock()
-				return false, err
-			}
-		}
-		loaded, from = c.loaded, c.hourFrom
-		c.mu.Unlock()
+	if loaded {
+		return nil
 	}
-	return l == levelDay || lo >= from, nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.loaded {
+		return nil
+	}
+	return s.loadCache(ctx)
 }
 
 // cacheReady reports whether the cache is loaded and can answer level l from lo on; it never loads it.

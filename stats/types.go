@@ -120,30 +120,31 @@ func (f Filter) IsZero() bool {
 
 // Values are the filter's values for a dimension.
 func (f Filter) Values(d Dimension) []string {
+	if p := f.field(d); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// field is the filter's field for dimension d; nil for no dimension.
+func (f *Filter) field(d Dimension) *[]string {
 	switch d {
 	case ByModel:
-		return f.Models
+		return &f.Models
 	case ByAccount:
-		return f.Accounts
+		return &f.Accounts
 	case BySource:
-		return f.Sources
+		return &f.Sources
 	case ByCredential:
-		return f.Credentials
+		return &f.Credentials
 	}
 	return nil
 }
 
 // Set sets the names the filter keeps in dimension d (nil: every name).
 func (f *Filter) Set(d Dimension, names []string) {
-	switch d {
-	case ByModel:
-		f.Models = names
-	case ByAccount:
-		f.Accounts = names
-	case BySource:
-		f.Sources = names
-	case ByCredential:
-		f.Credentials = names
+	if p := f.field(d); p != nil {
+		*p = names
 	}
 }
 

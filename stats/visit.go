@@ -118,7 +118,7 @@ func (s *Store) visit(ctx context.Context, lo, hi int64, o visitOpts, fn visitFn
 	}
 	if o.metrics && o.sel == nil {
 		// Load the trend cache before taking a connection: loading it takes one of its own.
-		if _, err := s.cacheCovers(ctx, levelDay, lo); err != nil {
+		if err := s.loadCacheOnce(ctx); err != nil {
 			return err
 		}
 	}
