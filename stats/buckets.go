@@ -119,6 +119,8 @@ type minuteState struct {
 	// sealed is, per level (hour, day, month), the first bucket whose per-combo rows are still in cube:
 	// those of earlier buckets are in cube_sealed (seal.go).
 	sealed sealMarks
+	// strips is, per level (hour, day), the range whose whole spans are read from strips (strip.go).
+	strips stripMarks
 }
 
 // busyHour is how many records an hour must hold to keep its minute rollups after compaction: an edge

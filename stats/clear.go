@@ -50,11 +50,14 @@ func (w *writer) clearAll(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	for _, q := range []string{`DELETE FROM usage`, `DELETE FROM rollup`, `DELETE FROM cube`,
-		`DELETE FROM cube_sealed`, `DELETE FROM request_ids`, `DELETE FROM sources`, `UPDATE meta SET value = 0 WHERE key = 'records'`,
+		`DELETE FROM cube_sealed`, `DELETE FROM strips`, `DELETE FROM request_ids`, `DELETE FROM sources`, `UPDATE meta SET value = 0 WHERE key = 'records'`,
 		`UPDATE meta SET value = 0 WHERE key = 'retired_before'`} {
 		if _, err := w.conn.ExecContext(ctx, q); err != nil {
 			return 0, fmt.Errorf("clear: %w", err)
 		}
+	}
+	if err := w.setStripMarks(ctx, stripMarks{}); err != nil {
+		return 0, err
 	}
 	none := int64(0)
 	w.cutoff = &none
@@ -96,6 +99,9 @@ func (w *writer) clearBefore(ctx context.Context, keep int64) (int64, error) {
 		n, err = w.clearRaw(ctx, keep, cut)
 	}
 	if err != nil {
+		return 0, err
+	}
+	if err := w.unstripBefore(ctx, keep, true, stripLevels[:]...); err != nil {
 		return 0, err
 	}
 	// What is left includes the buckets the clear rebuilt, which the builder still holds.

@@ -11,7 +11,8 @@ import (
 // hour, the writer keeps them only if the hour is busy (see minuteState and docs/decisions.md).
 
 // maybeCompact drops the minute rollups of quiet hours that are over and seals the per-combo rollups of
-// buckets that are over (seal.go), at most once per compactEvery (sealAgain while sealing is behind).
+// buckets that are over (seal.go, strip.go), at most once per compactEvery (sealAgain while sealing is
+// behind).
 func (w *writer) maybeCompact() {
 	now := w.s.now()
 	if now.Before(w.nextCompact) {
@@ -25,7 +26,7 @@ func (w *writer) maybeCompact() {
 			return err
 		}
 		var err error
-		behind, err = w.seal(ctx, now.Unix())
+		behind, err = w.sealStep(ctx, now.Unix())
 		return err
 	})
 	if err != nil {

@@ -9,7 +9,7 @@ func (s *Store) compactNow(ctx context.Context) error {
 			return false, err
 		}
 		for {
-			behind, err := w.seal(ctx, s.now().Unix())
+			behind, err := w.sealStep(ctx, s.now().Unix())
 			if err != nil || !behind {
 				return false, err
 			}

@@ -459,7 +459,7 @@ func randomFilter(rng *rand.Rand, b *bruteForce) Filter {
 }
 
 // sealedRows fails unless the hour, day and month rollups of buckets over are sealed (seal.go), so
-// that the checks read both tables.
+// that the checks read both tables, and stripped (strip.go).
 func sealedRows(t *testing.T, s *Store, what string) {
 	t.Helper()
 	for _, l := range sealLevels {
@@ -477,6 +477,7 @@ func sealedRows(t *testing.T, s *Store, what string) {
 			t.Fatalf("%s: level %d sealed up to %s with %d rows, %d left behind", what, l, time.Unix(mark, 0), n, left)
 		}
 	}
+	strippedRows(t, s, what)
 }
 
 func checkViews(t *testing.T, s *Store, b *bruteForce, w Window, f Filter, what string) {

@@ -71,8 +71,9 @@ type writer struct {
 	// changed (readers see it only once the rows match it).
 	aliasChanged bool
 	minutes      *minuteChange
-	cutoff       *int64     // a new retention cutoff
-	sealed       *sealMarks // new sealed marks (seal.go)
+	cutoff       *int64      // a new retention cutoff
+	sealed       *sealMarks  // new sealed marks (seal.go)
+	strips       *stripMarks // new strip marks (strip.go)
 	// onCommit runs after the open transaction commits (in-memory state that must match the file);
 	// dropped when it rolls back.
 	onCommit []func()
@@ -338,7 +339,7 @@ func (w *writer) inTx(ctx context.Context, fn func() error) error {
 		}
 	}
 	clear(w.onCommit)
-	w.aliasChanged, w.minutes, w.cutoff, w.sealed, w.onCommit = false, nil, nil, nil, w.onCommit[:0]
+	w.aliasChanged, w.minutes, w.cutoff, w.sealed, w.strips, w.onCommit = false, nil, nil, nil, nil, w.onCommit[:0]
 	return err
 }
 
@@ -352,8 +353,8 @@ func (w *writer) commit(ctx context.Context) error {
 		}
 		return nil
 	}
-	mc, cut, sealed := w.minutes, w.cutoff, w.sealed
-	if mc == nil && cut == nil && sealed == nil {
+	mc, cut, sealed, strips := w.minutes, w.cutoff, w.sealed, w.strips
+	if mc == nil && cut == nil && sealed == nil && strips == nil {
 		return w.s.cache.commitWith(exec, w.deltas, w.opTx)
 	}
 	ms := &w.s.minutes
@@ -370,6 +371,9 @@ func (w *writer) commit(ctx context.Context) error {
 	}
 	if sealed != nil {
 		ms.sealed = *sealed
+	}
+	if strips != nil {
+		ms.strips = *strips
 	}
 	if cut != nil {
 		ms.retired = *cut

@@ -97,6 +97,10 @@ func (w *writer) retireStep(ctx context.Context, target int64) (more, changed bo
 		if _, err := w.conn.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'retired_before'`, target); err != nil {
 			return false, false, 0, fmt.Errorf("move retention cutoff: %w", err)
 		}
+		// Hour strips before it are no longer read, and go with the hour rollups below.
+		if err := w.unstripBefore(ctx, target, false, levelHour); err != nil {
+			return false, false, 0, err
+		}
 		w.cutoff = &target
 		return true, true, 0, nil
 	}
@@ -137,11 +141,13 @@ func (w *writer) retireStep(ctx context.Context, target int64) (more, changed bo
 				return true, false, 0, nil
 			}
 		}
-		// cube_sealed is keyed combo first: its old rows are found combo by combo.
+		// cube_sealed and strips are keyed combo first: their old rows are found combo by combo.
 		for _, q := range []string{`DELETE FROM cube WHERE (level, bucket, combo) IN
 			(SELECT level, bucket, combo FROM cube WHERE level = ? AND bucket < ? LIMIT ?)`,
 			`DELETE FROM cube_sealed WHERE (level, combo, bucket) IN (SELECT level, combo, bucket FROM cube_sealed
-			WHERE level = ? AND combo IN (SELECT id FROM combos) AND bucket < ? LIMIT ?)`} {
+			WHERE level = ? AND combo IN (SELECT id FROM combos) AND bucket < ? LIMIT ?)`,
+			`DELETE FROM strips WHERE (level, combo, start) IN (SELECT level, combo, start FROM strips
+			WHERE level = ? AND combo IN (SELECT id FROM combos) AND start < ? LIMIT ?)`} {
 			res, err := w.conn.ExecContext(ctx, q, int(l), cut, budget)
 			if err != nil {
 				return false, false, 0, fmt.Errorf("retire rollups: %w", err)

@@ -117,6 +117,13 @@ var migrations = []string{
 		unpriced INTEGER NOT NULL, agent_cost INTEGER NOT NULL, agent_requests INTEGER NOT NULL,
 		PRIMARY KEY(level, combo, bucket)) WITHOUT ROWID;
 	INSERT INTO meta(key, value) VALUES ('sealed_2', 0), ('sealed_3', 0), ('sealed_4', 0);`,
+	// 6: strips (strip.go): per combo and day (of the hour level) or month (of the day level), the sealed
+	// rows' tokens, cost and requests in one blob, for filtered trends. strips_<level>_from and _to bound
+	// the spans they are exact for; a file from before is stripped by the writer, a budget at a time.
+	`CREATE TABLE strips(level INTEGER NOT NULL, combo INTEGER NOT NULL, start INTEGER NOT NULL, data BLOB NOT NULL,
+		PRIMARY KEY(level, combo, start)) WITHOUT ROWID;
+	INSERT INTO meta(key, value) VALUES ('strips_2_from', 0), ('strips_2_to', 0), ('strips_3_from', 0),
+		('strips_3_to', 0);`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

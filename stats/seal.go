@@ -94,6 +94,12 @@ func (w *writer) seal(ctx context.Context, now int64) (behind bool, err error) {
 		case !errors.Is(err, sql.ErrNoRows):
 			return false, fmt.Errorf("seal rollups: %w", err)
 		}
+		var touched []int64
+		if l != levelMonth {
+			if touched, err = w.stripsTouched(ctx, l, upto); err != nil {
+				return false, err
+			}
+		}
 		res, err := w.conn.ExecContext(ctx, `INSERT INTO cube_sealed(level, combo, bucket, `+rollupSums+`)
 			SELECT level, combo, bucket, `+rollupSums+` FROM cube WHERE level = ? AND bucket < ?
 			ORDER BY combo, bucket ON CONFLICT(level, combo, bucket) DO UPDATE SET `+rollupAdd, int(l), upto)
@@ -103,6 +109,9 @@ func (w *writer) seal(ctx context.Context, now int64) (behind bool, err error) {
 		n, _ := res.RowsAffected()
 		if _, err := w.conn.ExecContext(ctx, `DELETE FROM cube WHERE level = ? AND bucket < ?`, int(l), upto); err != nil {
 			return false, fmt.Errorf("seal rollups: %w", err)
+		}
+		if err := w.restrip(ctx, l, touched); err != nil {
+			return false, err
 		}
 		marks[l], budget, merged = max(marks[l], upto), budget-n, true
 		if upto < to {
@@ -120,12 +129,33 @@ func (w *writer) seal(ctx context.Context, now int64) (behind bool, err error) {
 	return behind, nil
 }
 
+// sealStep seals a budget's rows, then strips a budget's spans (strip.go); it reports whether either
+// is behind.
+func (w *writer) sealStep(ctx context.Context, now int64) (bool, error) {
+	sealBehind, err := w.seal(ctx, now)
+	if err != nil {
+		return false, err
+	}
+	stripBehind, err := w.buildStrips(ctx)
+	return sealBehind || stripBehind, err
+}
+
 // unseal puts every sealed row back in scope of a rebuild: the zone rebuild deletes both tables and
-// writes everything to cube again, to be sealed anew in the new zone's buckets.
+// writes everything to cube again, to be sealed (and stripped) anew in the new zone's buckets.
 func unseal(ctx context.Context, conn *sql.Conn) error {
+	if _, err := conn.ExecContext(ctx, `DELETE FROM strips`); err != nil {
+		return fmt.Errorf("unseal rollups: %w", err)
+	}
 	for _, l := range sealLevels {
 		if _, err := conn.ExecContext(ctx, `UPDATE meta SET value = 0 WHERE key = ?`, sealKey(l)); err != nil {
 			return fmt.Errorf("unseal rollups: %w", err)
+		}
+	}
+	for _, l := range stripLevels {
+		for _, end := range []string{"from", "to"} {
+			if _, err := conn.ExecContext(ctx, `UPDATE meta SET value = 0 WHERE key = ?`, stripKey(l, end)); err != nil {
+				return fmt.Errorf("unseal rollups: %w", err)
+			}
 		}
 	}
 	return nil

@@ -353,7 +353,7 @@ func (v *visitor) visitCombos(p piece, grouped bool, fn visitFn) error {
 			hi := min(p.hi, cut)
 			var err error
 			if !grouped && v.o.metrics && len(dims) == 1 {
-				err = v.readTrend(p.lvl, p.lo, hi, fn)
+				err = v.readStripped(p.lvl, p.lo, hi, fn)
 			} else {
 				q := cols + ` FROM cube_sealed WHERE level = ? AND ` + sel.in + ` AND bucket >= ? AND bucket < ?` + groupBy
 				err = v.readCombos(q, []any{int(p.lvl), p.lo, hi}, p, grouped, fn)

@@ -212,6 +212,9 @@ func loadMinuteState(ctx context.Context, db *sql.DB, ms *minuteState) error {
 	if err := loadSealMarks(ctx, db, &ms.sealed); err != nil {
 		return err
 	}
+	if err := loadStripMarks(ctx, db, &ms.strips); err != nil {
+		return err
+	}
 	rows, err := db.QueryContext(ctx, `SELECT bucket FROM busy_hours`)
 	if err != nil {
 		return fmt.Errorf("read minute state: %w", err)
