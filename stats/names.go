@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -239,4 +241,70 @@ func maxLenOf(d Dimension) int {
 		return MaxCredentialLen
 	}
 	return MaxModelLen
+}
+
+// selection is what a filtered query keeps: the combos its filter matches. A nil *selection keeps
+// everything and reads the per-dimension rollups; a selection reads the per-combo rollups and raw rows.
+type selection struct {
+	combos []int64
+	in     string // "combo IN (…)"
+	// seekIn is the condition for reads that name their buckets (bucket IN (…)): with few combos SQLite
+	// seeks each (bucket, combo) row; with more, that many seeks cost more than reading the buckets'
+	// rows, so the combos are tested on each row instead ("+combo" keeps SQLite from seeking them).
+	seekIn string
+	// only is set when the filter names values of one dimension alone; keys are then that dimension's
+	// name ids it keeps, and a query by that dimension alone reads the per-dimension rollups for them.
+	only Dimension
+	keys map[int64]bool
+}
+
+// maxSeekCombos is how many combos a read that names its buckets seeks bucket by bucket.
+const maxSeekCombos = 64
+
+// selectionOf resolves a filter; nil for the zero filter.
+func (s *Store) selectionOf(ctx context.Context, f Filter) (*selection, error) {
+	if f.IsZero() {
+		return nil, nil
+	}
+	combos, err := s.matching(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	sel := &selection{combos: combos, in: "combo IN (" + joinInts(combos) + ")"}
+	sel.seekIn = sel.in
+	if len(combos) > maxSeekCombos {
+		sel.seekIn = "+" + sel.in
+	}
+	for _, d := range allDims {
+		if len(f.Values(d)) > 0 {
+			if sel.only != 0 {
+				sel.only = 0
+				break
+			}
+			sel.only = d
+		}
+	}
+	if sel.only != 0 {
+		sel.keys = map[int64]bool{}
+		for _, id := range combos {
+			c, err := s.comboOf(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			sel.keys[c.key(sel.only)] = true
+		}
+	}
+	return sel, nil
+}
+
+// joinInts writes ids for an IN list: numbers the store made, not user text, so nothing to escape.
+func joinInts(v []int64) string {
+	var b strings.Builder
+	for i, n := range v {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatInt(n, 10))
+	}
+	return b.String()
 }

@@ -136,7 +136,7 @@ func (w *writer) sealStep(ctx context.Context, now int64) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	stripBehind, err := w.buildStrips(ctx)
+	stripBehind, err := w.buildStrips(ctx, now)
 	return sealBehind || stripBehind, err
 }
 

@@ -10,8 +10,8 @@ import (
 
 // BenchmarkSealedRows measures what bounds one model's daily trend by account over a year on the
 // largest data set (docs/benchmarks.md, notes): its sealed day rows (100 combos × 365 days) counted,
-// handed to Go as one packed column, and summed per bucket inside SQLite, which sorts them. The file is
-// read through database/sql, as the store reads it.
+// handed to Go as one packed column, summed per bucket inside SQLite, which sorts them, and read as
+// the strips that hold them. The file is read through database/sql, as the store reads it.
 func BenchmarkSealedRows(b *testing.B) {
 	sizes := benchSizes()
 	bs := openBenchStore(b, sizes[len(sizes)-1])
@@ -39,7 +39,8 @@ func BenchmarkSealedRows(b *testing.B) {
 			}
 			defer r.Close()
 			var a, c int64
-			dst := []any{&a, &c}[:cols]
+			var blob []byte
+			dst := []any{&a, &c, &blob}[:cols]
 			n := 0
 			for r.Next() {
 				if err := r.Scan(dst...); err != nil {
@@ -57,5 +58,10 @@ func BenchmarkSealedRows(b *testing.B) {
 	b.Run("packed-column", func(b *testing.B) { timed(b, rows(1, `SELECT (bucket - ?) << 32 | combo`+where, lo, lo, hi)) })
 	b.Run("summed-per-bucket", func(b *testing.B) {
 		timed(b, rows(2, `SELECT bucket, sum(input + output)`+where+` GROUP BY bucket`, lo, hi))
+	})
+	// The same year as strips (stats/strip.go): one row per combo and month.
+	b.Run("strips", func(b *testing.B) {
+		timed(b, rows(3, `SELECT combo, start, data FROM strips WHERE level = 3 AND combo IN (`+combos+
+			`) AND start >= ? AND start < ?`, lo, hi))
 	})
 }

@@ -39,6 +39,11 @@ func spanOf(l level) level {
 	return levelMonth
 }
 
+// stripHours is how far back from now the hour level is stripped: hourly trends end now and cover at
+// most MaxHourlyHours, so older hour strips would cost space (about one entry per sealed hour row) and
+// never be read.
+const stripHours = cacheHours
+
 // maxRestrip is how many stripped spans of one level a sealing step strips again itself; with more
 // (a re-pricing, a replayed spool) buildStrips does, a budget at a time.
 const maxRestrip = 2
@@ -84,8 +89,8 @@ func (w *writer) setStripMarks(ctx context.Context, m stripMarks) error {
 // buildStrips strips the spans after `to` whose buckets are all sealed, oldest first, and the spans
 // before `from` that hold buckets (records imported from before it, the span a clear ended in), newest
 // first, until the budget is spent (at least one span); it reports whether spans are left. A span costs
-// its rows and a seek per combo.
-func (w *writer) buildStrips(ctx context.Context) (behind bool, err error) {
+// its rows and a seek per combo. The hour level's strips older than stripHours go.
+func (w *writer) buildStrips(ctx context.Context, now int64) (behind bool, err error) {
 	m, sealed, cutoff := w.stripMarks(), w.s.minutes.sealed, w.s.minutes.retired
 	if w.sealed != nil {
 		sealed = *w.sealed
@@ -116,12 +121,20 @@ func (w *writer) buildStrips(ctx context.Context) (behind bool, err error) {
 		if !first.Valid {
 			continue
 		}
-		if l == levelHour && first.Int64 < cutoff {
-			first.Int64 = cutoff // hours before the retention cutoff are being deleted, and never read
+		if l == levelHour {
+			// Hours before the retention cutoff are being deleted, and hours past stripHours are never
+			// asked for.
+			first.Int64 = max(first.Int64, cutoff, now-stripHours*3600)
 		}
 		start := floorBoundary(sl, first.Int64, w.s.loc)
-		if m[l].to == 0 {
+		switch {
+		case m[l].to == 0:
 			m[l], changed = stripSpan{from: start, to: start}, true
+		case m[l].from < start && l == levelHour:
+			if err := w.deleteStrips(ctx, l, start); err != nil {
+				return false, err
+			}
+			m[l].from, m[l].to, changed = start, max(m[l].to, start), true
 		}
 		for m[l].to < sealed[l] {
 			_, end := span(sl, m[l].to, w.s.loc)
@@ -300,9 +313,8 @@ func (w *writer) unstripBefore(ctx context.Context, t int64, del bool, levels ..
 	for _, l := range levels {
 		f := ceilBoundary(spanOf(l), t, w.s.loc)
 		if del {
-			if _, err := w.conn.ExecContext(ctx, `DELETE FROM strips WHERE level = ? AND combo IN (SELECT id FROM combos)
-				AND start < ?`, int(l), f); err != nil {
-				return fmt.Errorf("delete strips: %w", err)
+			if err := w.deleteStrips(ctx, l, f); err != nil {
+				return err
 			}
 		}
 		if m[l].from < f {
@@ -311,6 +323,15 @@ func (w *writer) unstripBefore(ctx context.Context, t int64, del bool, levels ..
 		m[l].to = max(m[l].to, m[l].from)
 	}
 	return w.setStripMarks(ctx, m)
+}
+
+// deleteStrips deletes the strips of level l that start before t.
+func (w *writer) deleteStrips(ctx context.Context, l level, t int64) error {
+	if _, err := w.conn.ExecContext(ctx, `DELETE FROM strips WHERE level = ? AND combo IN (SELECT id FROM combos)
+		AND start < ?`, int(l), t); err != nil {
+		return fmt.Errorf("delete strips: %w", err)
+	}
+	return nil
 }
 
 // readStripped is readTrend for sealed buckets [lo, hi) of level l: the whole spans of its stripped
@@ -351,9 +372,17 @@ func (v *visitor) readStrips(l level, lo, hi int64, fn visitFn) error {
 		if err := rows.Scan(&combo, &start, &data); err != nil {
 			return fmt.Errorf("read usage: %w", err)
 		}
+		// A strip is one combo's: its names are looked up once, not per bucket.
+		c, ok := v.known(combo)
 		err := eachStripEntry(data, start, func(bucket, tokens, cost, requests int64) {
 			t := Totals{Requests: requests, InputTokens: tokens, Cost: Money(cost)}
-			v.emit(bucket, combo, &t, false, fn)
+			if !ok {
+				v.emit(bucket, combo, &t, false, fn)
+				return
+			}
+			for _, d := range v.o.dims {
+				fn(d, bucket, c.key(d), &t)
+			}
 		})
 		if err != nil {
 			return fmt.Errorf("read usage: %w", err)

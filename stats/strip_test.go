@@ -22,8 +22,8 @@ func strippedRows(t *testing.T, s *Store, what string) {
 		if err := s.rdb.QueryRow(`SELECT min(bucket) FROM rollup WHERE level = ? AND dim = ?`, int(l), int(ByModel)).Scan(&first); err != nil {
 			t.Fatal(err)
 		}
-		if l == levelHour && first.Int64 < cutoff {
-			first.Int64 = cutoff
+		if l == levelHour {
+			first.Int64 = max(first.Int64, cutoff, s.now().Unix()-stripHours*3600)
 		}
 		from := floorBoundary(spanOf(l), first.Int64, s.loc)
 		if want := floorBoundary(spanOf(l), sealed[l], s.loc); first.Valid && (m.to != want || m.from != from) {
@@ -111,7 +111,8 @@ func TestStripsFollowEveryChange(t *testing.T) {
 	}
 	var strips int
 	s.rdb.QueryRow(`SELECT count(*) FROM strips`).Scan(&strips)
-	if strips < 75*9 {
+	// The hour level is stripped for the last stripHours (33 days), the day level whole.
+	if strips < 31*9+2*9 || strips > 34*9+2*9 {
 		t.Fatalf("%d strips after sealing 75 days of 9 combos", strips)
 	}
 	check := func(what string) {
@@ -131,7 +132,7 @@ func TestStripsFollowEveryChange(t *testing.T) {
 	}
 	check("sealed")
 	// One late record into a stripped day: counted from cube until the merge, then from its strip.
-	add(rec(base.Add(40*24*time.Hour+5*time.Hour), "b@x", "model-2", 5000, 500))
+	add(rec(base.Add(60*24*time.Hour+5*time.Hour), "b@x", "model-2", 5000, 500))
 	check("late, before the merge")
 	if err := s.compactNow(ctx); err != nil {
 		t.Fatal(err)
@@ -164,7 +165,7 @@ func TestStripsFollowEveryChange(t *testing.T) {
 	}
 	check("re-priced")
 	// A clear that ends in the middle of a day and of a month.
-	cut := base.Add(33*24*time.Hour + 14*time.Hour + 30*time.Minute)
+	cut := base.Add(45*24*time.Hour + 14*time.Hour + 30*time.Minute)
 	if _, err := s.Clear(ctx, &cut); err != nil {
 		t.Fatal(err)
 	}
@@ -189,11 +190,18 @@ func TestStripsFollowEveryChange(t *testing.T) {
 		t.Fatalf("%d hour strips left before the retention cutoff", old)
 	}
 	check("retired")
+	// Days later the oldest hour strips have gone.
+	clock.Store(end.Add(6 * 24 * time.Hour).Unix())
+	end = end.Add(6 * 24 * time.Hour)
+	if err := s.compactNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("six days later")
 	// Everything cleared: nothing is stripped until records come again.
 	if _, err := s.Clear(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	b.recs = nil
+	b.recs, b.at = nil, nil // the retention cutoff goes with everything
 	s.rdb.QueryRow(`SELECT count(*) FROM strips`).Scan(&strips)
 	if strips != 0 {
 		t.Fatalf("%d strips after clearing everything", strips)

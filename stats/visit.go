@@ -6,75 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 )
-
-// selection is what a filtered query keeps: the combos its filter matches. A nil *selection keeps
-// everything and reads the per-dimension rollups; a selection reads the per-combo rollups and raw rows.
-type selection struct {
-	combos []int64
-	in     string // "combo IN (…)"
-	// seekIn is the condition for reads that name their buckets (bucket IN (…)): with few combos SQLite
-	// seeks each (bucket, combo) row; with more, that many seeks cost more than reading the buckets'
-	// rows, so the combos are tested on each row instead ("+combo" keeps SQLite from seeking them).
-	seekIn string
-	// only is set when the filter names values of one dimension alone; keys are then that dimension's
-	// name ids it keeps, and a query by that dimension alone reads the per-dimension rollups for them.
-	only Dimension
-	keys map[int64]bool
-}
-
-// maxSeekCombos is how many combos a read that names its buckets seeks bucket by bucket.
-const maxSeekCombos = 64
-
-// selectionOf resolves a filter; nil for the zero filter.
-func (s *Store) selectionOf(ctx context.Context, f Filter) (*selection, error) {
-	if f.IsZero() {
-		return nil, nil
-	}
-	combos, err := s.matching(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	sel := &selection{combos: combos, in: "combo IN (" + joinInts(combos) + ")"}
-	sel.seekIn = sel.in
-	if len(combos) > maxSeekCombos {
-		sel.seekIn = "+" + sel.in
-	}
-	for _, d := range allDims {
-		if len(f.Values(d)) > 0 {
-			if sel.only != 0 {
-				sel.only = 0
-				break
-			}
-			sel.only = d
-		}
-	}
-	if sel.only != 0 {
-		sel.keys = map[int64]bool{}
-		for _, id := range combos {
-			c, err := s.comboOf(ctx, id)
-			if err != nil {
-				return nil, err
-			}
-			sel.keys[c.key(sel.only)] = true
-		}
-	}
-	return sel, nil
-}
-
-// joinInts writes ids for an IN list: numbers the store made, not user text, so nothing to escape.
-func joinInts(v []int64) string {
-	var b strings.Builder
-	for i, n := range v {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.FormatInt(n, 10))
-	}
-	return b.String()
-}
 
 // visitFn receives the totals a piece holds for one name of one dimension: per bucket (raw rows: per
 // second), or summed over the piece and reported at its start.
@@ -321,7 +254,8 @@ func (v *visitor) query(q string, args []any, p piece, grouped bool, row func(*t
 
 // visitCombos reads a piece of raw rows or of the per-combo rollups, per combo, and reports each kept
 // combo's totals under its name in every dimension asked. The sealed buckets of a rollup piece are read
-// combo by combo from cube_sealed, and the whole piece from cube, which holds the buckets not yet sealed
+// combo by combo from cube_sealed (a trend's whole days or months from their strips: strip.go), and the
+// whole piece from cube, which holds the buckets not yet sealed
 // and what has not yet been merged into the sealed ones (seal.go): little, so it is read by bucket range.
 // Minute pieces name their buckets, so with few combos SQLite seeks each (bucket, combo) row instead of
 // reading every combo of every bucket. Raw rows are read by time.
@@ -426,19 +360,27 @@ func (v *visitor) readCombos(q string, args []any, p piece, grouped bool, fn vis
 // cache does not know yet needs a connection of its own to load: its rows wait until the visit's
 // transaction is over (neg: fn subtracts, so they are kept subtracted).
 func (v *visitor) emit(bucket, id int64, t *Totals, neg bool, fn visitFn) {
-	c, ok := v.combos[id]
+	c, ok := v.known(id)
 	if !ok {
-		if c, ok = v.s.knownCombo(id); !ok {
-			u := *t
-			if neg {
-				u = u.negated()
-			}
-			v.later = append(v.later, laterRow{bucket, id, u})
-			return
+		u := *t
+		if neg {
+			u = u.negated()
 		}
-		v.combos[id] = c
+		v.later = append(v.later, laterRow{bucket, id, u})
+		return
 	}
 	for _, d := range v.o.dims {
 		fn(d, bucket, c.key(d), t)
 	}
+}
+
+// known returns the names of combo id when the name cache holds them.
+func (v *visitor) known(id int64) (combo, bool) {
+	c, ok := v.combos[id]
+	if !ok {
+		if c, ok = v.s.knownCombo(id); ok {
+			v.combos[id] = c
+		}
+	}
+	return c, ok
 }
