@@ -86,10 +86,11 @@ func (w *writer) setStripMarks(ctx context.Context, m stripMarks) error {
 	return nil
 }
 
-// buildStrips strips the spans after `to` whose buckets are all sealed, oldest first, and the spans
-// before `from` that hold buckets (records imported from before it, the span a clear ended in), newest
-// first, until the budget is spent (at least one span); it reports whether spans are left. A span costs
-// its rows and a seek per combo. The hour level's strips older than stripHours go.
+// buildStrips strips, per level, the spans after `to` whose buckets are all sealed, oldest first, and
+// the spans before `from` that hold buckets (records imported from before it, the span a clear ended
+// in), newest first, until its budget is spent (at least one span; each level has its own, so a level
+// with much to do never starves the other); it reports whether spans are left. A span costs its rows
+// and two seeks per combo. The hour level's strips older than stripHours go.
 func (w *writer) buildStrips(ctx context.Context, now int64) (behind bool, err error) {
 	m, sealed, cutoff := w.stripMarks(), w.s.minutes.sealed, w.s.minutes.retired
 	if w.sealed != nil {
@@ -102,17 +103,21 @@ func (w *writer) buildStrips(ctx context.Context, now int64) (behind bool, err e
 	if err := w.conn.QueryRowContext(ctx, `SELECT count(*) FROM combos`).Scan(&combos); err != nil {
 		return false, fmt.Errorf("build strips: %w", err)
 	}
-	budget, changed := int64(w.s.sealChunk), false
+	var budget int64
+	changed := false
 	build := func(l level, start, end int64) error {
 		n, err := w.strip(ctx, l, start, end)
 		if n > 0 {
-			n += combos
+			n += 2 * combos // a seek per combo to delete the span's strips and one to read its rows
 		}
 		budget, changed = budget-n-1, true
 		return err
 	}
 	for _, l := range stripLevels {
 		sl := spanOf(l)
+		// Stripping a row (read, encode, write) costs about 4 µs, a seek 1 µs, merging a row far less:
+		// each level gets an eighth of a sealing step's rows, so a step holds the writer ~100 ms at most.
+		budget = int64(w.s.sealChunk) / 8
 		var first sql.NullInt64
 		if err := w.conn.QueryRowContext(ctx, `SELECT min(bucket) FROM rollup WHERE level = ? AND dim = ?`,
 			int(l), int(ByModel)).Scan(&first); err != nil {
@@ -142,7 +147,8 @@ func (w *writer) buildStrips(ctx context.Context, now int64) (behind bool, err e
 				break
 			}
 			if budget <= 0 {
-				return true, w.setStripMarks(ctx, m)
+				behind = true
+				break
 			}
 			if err := build(l, m[l].to, end); err != nil {
 				return false, err
@@ -151,7 +157,8 @@ func (w *writer) buildStrips(ctx context.Context, now int64) (behind bool, err e
 		}
 		for start < m[l].from {
 			if budget <= 0 {
-				return true, w.setStripMarks(ctx, m)
+				behind = true
+				break
 			}
 			prev := floorBoundary(sl, m[l].from-1, w.s.loc)
 			if err := build(l, prev, m[l].from); err != nil {
@@ -163,7 +170,7 @@ func (w *writer) buildStrips(ctx context.Context, now int64) (behind bool, err e
 	if changed {
 		err = w.setStripMarks(ctx, m)
 	}
-	return false, err
+	return behind, err
 }
 
 // strip writes the strips of the span [start, end) of level l from its sealed rows, replacing those

@@ -203,6 +203,17 @@ func reportCmd(args []string) error {
 				m["record-max-ms"])
 		}
 	}
+	for _, s := range store {
+		if !strings.HasPrefix(s.name, "BenchmarkStripCatchUp") {
+			continue
+		}
+		m := s.metrics
+		p("\n### Stripping a file from before schema 6 (`BenchmarkStripCatchUp`)\n\n")
+		p("A copy of the largest data set without strips, stripped step by step as the writer does after opening it ")
+		p("(a step every 5 s while behind, stats/strip.go).\n\n")
+		p("| work | steps | longest step ms | strips |\n|---|---|---|---|\n")
+		p("| %.1f s | %.0f | %.1f | %s |\n", m["total-s"], m["steps"], m["longest-step-ms"], thousands(m["strips"]))
+	}
 	if c, err := os.ReadFile(*crashPath); err == nil {
 		p("\n## Long crash test\n\n```\n%s```\n", tail(string(c), 12))
 	}

@@ -150,6 +150,10 @@ func Generate(ctx context.Context, path string, sp Spec, loc *time.Location) (Me
 		_, err := st.Record(ctx, recs...)
 		return err
 	})
+	if err == nil {
+		// What a store left running would have done in its next minutes.
+		err = st.CatchUp(ctx)
+	}
 	if cerr := st.Close(); err == nil {
 		err = cerr
 	}
