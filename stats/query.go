@@ -142,9 +142,16 @@ func (s *Store) Trend(ctx context.Context, q TrendQuery) (Trend, error) {
 		idx = append(idx, i)
 		b = e
 	}
+	// find returns the period of the bucket holding ts: mostly the bucket after the last one found (a
+	// strip or a combo's rows go through the buckets in order), else found by bisection.
+	pos := -1
 	find := func(ts int64) int {
-		i := sort.Search(len(starts), func(i int) bool { return starts[i] > ts })
-		return idx[max(i-1, 0)]
+		if n := pos + 1; pos >= 0 && n < len(starts) && starts[n] <= ts && (n+1 == len(starts) || ts < starts[n+1]) {
+			pos = n
+		} else {
+			pos = max(sort.Search(len(starts), func(i int) bool { return starts[i] > ts })-1, 0)
+		}
+		return idx[pos]
 	}
 	// Sum into a dense table (period × key) first: one map operation per row would cost more than SQLite.
 	// req counts the cell's records: an edge read as its hour minus the rest of it (edges.go) leaves

@@ -375,6 +375,7 @@ func (v *visitor) readStrips(l level, lo, hi int64, fn visitFn) error {
 	defer rows.Close()
 	var combo, start int64
 	var data sql.RawBytes
+	var t Totals // as in readTrend, one for every entry
 	for rows.Next() {
 		if err := rows.Scan(&combo, &start, &data); err != nil {
 			return fmt.Errorf("read usage: %w", err)
@@ -382,7 +383,7 @@ func (v *visitor) readStrips(l level, lo, hi int64, fn visitFn) error {
 		// A strip is one combo's: its names are looked up once, not per bucket.
 		c, ok := v.known(combo)
 		err := eachStripEntry(data, start, func(bucket, tokens, cost, requests int64) {
-			t := Totals{Requests: requests, InputTokens: tokens, Cost: Money(cost)}
+			t = Totals{Requests: requests, InputTokens: tokens, Cost: Money(cost)}
 			if !ok {
 				v.emit(bucket, combo, &t, false, fn)
 				return

@@ -330,11 +330,12 @@ func (v *visitor) readTrend(l level, lo, hi int64, fn visitFn) error {
 	}
 	defer rows.Close()
 	var packed, val int64
+	var t Totals // one for every row: fn does not keep it, and one per row would each go to the heap
 	for rows.Next() {
 		if err := rows.Scan(&packed, &val); err != nil {
 			return fmt.Errorf("read usage: %w", err)
 		}
-		t := Totals{Requests: 1}
+		t = Totals{Requests: 1}
 		switch v.o.metric {
 		case MetricCost:
 			t.Cost = Money(val)
