@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -216,7 +214,7 @@ func (w *writer) queueReprice(ctx context.Context, p Pricer, all bool) error {
 	}
 	var total int64
 	for lo := 0; lo < len(stale); lo += 500 {
-		in := idList(stale[lo:min(lo+500, len(stale))])
+		in := joinInts(stale[lo:min(lo+500, len(stale))])
 		if _, err := w.conn.ExecContext(ctx, `DELETE FROM price_keys WHERE model IN (`+in+`)`); err != nil {
 			return fmt.Errorf("forget price keys: %w", err)
 		}
@@ -240,18 +238,6 @@ func (w *writer) queueReprice(ctx context.Context, p Pricer, all bool) error {
 		w.s.publishRepricing(Repricing{Models: len(stale), Total: total})
 	})
 	return nil
-}
-
-// idList writes ids for an IN (…) list: numbers, not user text, so nothing to escape.
-func idList(ids []int64) string {
-	var b strings.Builder
-	for i, id := range ids {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.FormatInt(id, 10))
-	}
-	return b.String()
 }
 
 func (s *Store) publishRepricing(r Repricing) {

@@ -23,7 +23,7 @@ type repricePass struct {
 // startPass prepares a pass over the records for the queued models.
 func (w *writer) startPass(ctx context.Context) (*repricePass, error) {
 	ps := &repricePass{names: map[int64]string{}, models: map[int64]int64{}, window: 3600}
-	list := idList(w.rp.queue)
+	list := joinInts(w.rp.queue)
 	rows, err := w.conn.QueryContext(ctx, `SELECT id, name FROM names WHERE id IN (`+list+`)`)
 	if err != nil {
 		return nil, fmt.Errorf("read models to re-price: %w", err)
@@ -57,7 +57,7 @@ func (w *writer) startPass(ctx context.Context) (*repricePass, error) {
 		return nil, fmt.Errorf("count combos: %w", err)
 	}
 	if len(combos)*2 <= all { // as for a filtered query (visit.go): few combos read through the index
-		ps.in = "combo IN (" + idList(combos) + ")"
+		ps.in = "combo IN (" + joinInts(combos) + ")"
 	}
 	if err := w.conn.QueryRowContext(ctx, `SELECT coalesce(min(id), 0), coalesce(max(id) + 1, 0) FROM usage`).
 		Scan(&ps.next, &ps.end); err != nil {

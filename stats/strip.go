@@ -178,12 +178,12 @@ func (w *writer) buildStrips(ctx context.Context, now int64) (behind bool, err e
 func (w *writer) strip(ctx context.Context, l level, start, end int64) (int64, error) {
 	// A span without records has no strips: stale ones (past a `to` moved back) are only of spans that
 	// hold records, as clears and retention delete theirs.
-	var any bool
+	var held bool
 	if err := w.conn.QueryRowContext(ctx, `SELECT EXISTS(SELECT 1 FROM rollup WHERE level = ? AND dim = ?
-		AND bucket >= ? AND bucket < ?)`, int(l), int(ByModel), start, end).Scan(&any); err != nil {
+		AND bucket >= ? AND bucket < ?)`, int(l), int(ByModel), start, end).Scan(&held); err != nil {
 		return 0, fmt.Errorf("strip rollups: %w", err)
 	}
-	if !any {
+	if !held {
 		return 0, nil
 	}
 	if _, err := w.conn.ExecContext(ctx, `DELETE FROM strips WHERE level = ? AND combo IN (SELECT id FROM combos)
@@ -251,19 +251,19 @@ var errBadStrip = errors.New("a strip of the trend rollups is damaged")
 func eachStripEntry(data []byte, start int64, fn func(bucket, tokens, cost, requests int64)) error {
 	b := start
 	for len(data) > 0 {
-		var v [4]int64
 		d, n := binary.Uvarint(data)
 		if n <= 0 {
 			return errBadStrip
 		}
 		data, b = data[n:], b+int64(d)
-		for i := 1; i < 4; i++ {
+		var v [3]int64 // tokens, cost, requests
+		for i := range v {
 			if v[i], n = binary.Varint(data); n <= 0 {
 				return errBadStrip
 			}
 			data = data[n:]
 		}
-		fn(b, v[1], v[2], v[3])
+		fn(b, v[0], v[1], v[2])
 	}
 	return nil
 }

@@ -212,3 +212,23 @@ func TestStripsFollowEveryChange(t *testing.T) {
 	}
 	check("recorded again")
 }
+
+// A strip reads back what was written, negative sums included, and a cut one is an error, not numbers.
+func TestStripEntriesRoundTrip(t *testing.T) {
+	var data []byte
+	want := [][4]int64{{1000, 5, 7, 1}, {1000 + 3600, 1 << 40, -3, 2}, {1000 + 7200, 0, 0, 0}}
+	prev := int64(1000)
+	for _, e := range want {
+		data = appendStripEntry(data, e[0]-prev, e[1], e[2], e[3])
+		prev = e[0]
+	}
+	var got [][4]int64
+	if err := eachStripEntry(data, 1000, func(b, tokens, cost, requests int64) {
+		got = append(got, [4]int64{b, tokens, cost, requests})
+	}); err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("read back %v, %v; want %v", got, err, want)
+	}
+	if err := eachStripEntry(data[:len(data)-1], 1000, func(int64, int64, int64, int64) {}); err != errBadStrip {
+		t.Fatalf("a cut strip read with %v, want errBadStrip", err)
+	}
+}
