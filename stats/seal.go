@@ -145,16 +145,20 @@ func (w *writer) sealStep(ctx context.Context, now int64) (bool, error) {
 // benchmarks' data sets).
 func (s *Store) CatchUp(ctx context.Context) error {
 	for {
-		var behind bool
-		err := s.w.submit(ctx, &writeReq{op: func(ctx context.Context, w *writer) (bool, error) {
-			var err error
-			behind, err = w.sealStep(ctx, s.now().Unix())
-			return false, err
-		}})
-		if err != nil || !behind {
+		if behind, err := s.sealOnce(ctx); err != nil || !behind {
 			return err
 		}
 	}
+}
+
+// sealOnce submits one sealStep at the store clock; it reports whether more is left.
+func (s *Store) sealOnce(ctx context.Context) (behind bool, err error) {
+	err = s.w.submit(ctx, &writeReq{op: func(ctx context.Context, w *writer) (bool, error) {
+		var err error
+		behind, err = w.sealStep(ctx, s.now().Unix())
+		return false, err
+	}})
+	return behind, err
 }
 
 // unseal puts every sealed row back in scope of a rebuild: the zone rebuild deletes both tables and
@@ -168,14 +172,7 @@ func unseal(ctx context.Context, conn *sql.Conn) error {
 			return fmt.Errorf("unseal rollups: %w", err)
 		}
 	}
-	for _, l := range stripLevels {
-		for _, end := range []string{"from", "to"} {
-			if _, err := conn.ExecContext(ctx, `UPDATE meta SET value = 0 WHERE key = ?`, stripKey(l, end)); err != nil {
-				return fmt.Errorf("unseal rollups: %w", err)
-			}
-		}
-	}
-	return nil
+	return saveStripMarks(ctx, conn, stripMarks{})
 }
 
 // cubeLevel is a subquery of every per-combo row of one level (bound as its two parameters), sealed or

@@ -75,14 +75,22 @@ func (w *writer) stripMarks() stripMarks {
 
 // setStripMarks writes m, to be published with the commit.
 func (w *writer) setStripMarks(ctx context.Context, m stripMarks) error {
+	if err := saveStripMarks(ctx, w.conn, m); err != nil {
+		return err
+	}
+	w.strips = &m
+	return nil
+}
+
+// saveStripMarks writes m to the meta table.
+func saveStripMarks(ctx context.Context, conn *sql.Conn, m stripMarks) error {
 	for _, l := range stripLevels {
 		for end, v := range map[string]int64{"from": m[l].from, "to": m[l].to} {
-			if _, err := w.conn.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = ?`, v, stripKey(l, end)); err != nil {
+			if _, err := conn.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = ?`, v, stripKey(l, end)); err != nil {
 				return fmt.Errorf("write strip marks: %w", err)
 			}
 		}
 	}
-	w.strips = &m
 	return nil
 }
 
@@ -115,8 +123,8 @@ func (w *writer) buildStrips(ctx context.Context, now int64) (behind bool, err e
 	}
 	for _, l := range stripLevels {
 		sl := spanOf(l)
-		// Stripping a row (read, encode, write) costs about 4 µs, a seek 1 µs, merging a row far less:
-		// each level gets an eighth of a sealing step's rows, so a step holds the writer ~100 ms at most.
+		// Stripping a row (read, encode, write) costs several times what merging it does: each level gets
+		// an eighth of a sealing step's rows (BenchmarkStripCatchUp measures the longest step).
 		budget = int64(w.s.sealChunk) / 8
 		var first sql.NullInt64
 		if err := w.conn.QueryRowContext(ctx, `SELECT min(bucket) FROM rollup WHERE level = ? AND dim = ?`,
@@ -384,12 +392,10 @@ func (v *visitor) readStrips(l level, lo, hi int64, fn visitFn) error {
 		c, ok := v.known(combo)
 		err := eachStripEntry(data, start, func(bucket, tokens, cost, requests int64) {
 			t = Totals{Requests: requests, InputTokens: tokens, Cost: Money(cost)}
-			if !ok {
+			if ok {
+				v.report(c, bucket, &t, fn)
+			} else {
 				v.emit(bucket, combo, &t, false, fn)
-				return
-			}
-			for _, d := range v.o.dims {
-				fn(d, bucket, c.key(d), &t)
 			}
 		})
 		if err != nil {

@@ -370,6 +370,11 @@ func (v *visitor) emit(bucket, id int64, t *Totals, neg bool, fn visitFn) {
 		v.later = append(v.later, laterRow{bucket, id, u})
 		return
 	}
+	v.report(c, bucket, t, fn)
+}
+
+// report gives fn a known combo's totals at bucket under its name in every dimension asked.
+func (v *visitor) report(c combo, bucket int64, t *Totals, fn visitFn) {
 	for _, d := range v.o.dims {
 		fn(d, bucket, c.key(d), t)
 	}
