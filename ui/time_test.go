@@ -89,7 +89,9 @@ func TestNextSlide(t *testing.T) {
 // Hovering the chart shows the period's time and each series' exact value, top of the stack first.
 func TestChartHoverShowsTimeAndValues(t *testing.T) {
 	st := openStore(t)
-	now := time.Now()
+	// Half past an hour, so the record a minute before "now" is in the current hour whenever the test
+	// runs (at the real time it failed in the first minute of every hour).
+	now := time.Now().Truncate(time.Hour).Add(-30 * time.Minute)
 	clock := newFakeClock(now)
 	hourAgo := now.Add(-90 * time.Minute)
 	record(t, st,
